@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -82,7 +83,13 @@ def search(device, out, resume_dir, as_json, quiet, **given):
             flat[f.name] = given.get(f.name, f.default)
         cfg = SearchConfig.from_flat(flat)
     summary = api.search(cfg, out=out, device=device, quiet=quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
         click.echo(report.table(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -163,7 +163,11 @@ class SearchConfig:
 
     def validate(self) -> "SearchConfig":
         """Range checks that click cannot express; each error names the option to fix."""
+        from . import data, models  # registries: unknown names list the valid ones, before anything is written
+
         m, t, p, s = self.model, self.training, self.pruning, self.search
+        models.get(m.arch)
+        data.get(self.data.dataset)
         checks = [
             (m.timesteps >= 1, "--timesteps must be >= 1"),
             (m.tau > 1.0, "--tau must be > 1 (spikingjelly's LIF requires it)"),

@@ -132,7 +132,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
             optimizer.step()
             if masked is not None:
                 masked.after_step()
-            tot_loss += float(loss) * len(yb)
+            tot_loss += float(loss.detach()) * len(yb)
             tot_correct += int((logits.detach().sum(0).argmax(1) == yb).sum())
             tot_n += len(yb)
         acc = evaluate(model, ctx, es.timesteps)

@@ -1,0 +1,33 @@
+import os
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def tiny_flat(**over):
+    """CLI-style settings of a search that runs in seconds: tiny net, digits subset, few epochs."""
+    flat = dict(arch="tiny", dataset="digits", train_subset=256, test_subset=128, epochs=3, rounds=2,
+                rewind_epoch=1, batch_size=64, lr=0.1, seed=0, timesteps=4, et_candidates="2,3")
+    flat.update(over)
+    return flat
+
+
+def tiny_cfg(**over):
+    from edgeticket.hparams import SearchConfig, iter_fields
+
+    flat = {f.name: f.default for _, f in iter_fields()}
+    flat.update(tiny_flat(**over))
+    return SearchConfig.from_flat(flat)
+
+
+def cli_args(**over):
+    args = []
+    for k, v in tiny_flat(**over).items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    return args
+
+
+@pytest.fixture
+def tiny():
+    return tiny_cfg

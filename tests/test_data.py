@@ -1,0 +1,115 @@
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from edgeticket.data import augment_batch, batches, get, load
+from edgeticket.data.dataset import epoch_generator
+from edgeticket.errors import EdgeTicketError
+from edgeticket.hparams import DataHparams
+
+
+def write_idx(path, arr, gz):
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    data = header + arr.astype(np.uint8).tobytes()
+    (gzip.open if gz else open)(path, "wb").write(data)
+
+
+def make_idx_dir(d, gz=True, n=20):
+    rng = np.random.RandomState(0)
+    suffix = ".gz" if gz else ""
+    write_idx(d / f"train-images-idx3-ubyte{suffix}", rng.randint(0, 255, (n, 28, 28)), gz)
+    write_idx(d / f"train-labels-idx1-ubyte{suffix}", rng.randint(0, 10, n), gz)
+    write_idx(d / f"t10k-images-idx3-ubyte{suffix}", rng.randint(0, 255, (n // 2, 28, 28)), gz)
+    write_idx(d / f"t10k-labels-idx1-ubyte{suffix}", rng.randint(0, 10, n // 2), gz)
+
+
+def test_digits_is_embedded():
+    ds = load(DataHparams())
+    assert ds.x_train.shape[1:] == (1, 8, 8) and ds.num_classes == 10
+    assert len(ds.y_train) + len(ds.y_test) == 1797
+    assert abs(float(ds.x_train.mean())) < 0.05  # normalised
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_loader_gz_or_raw(tmp_path, gz):
+    make_idx_dir(tmp_path, gz)
+    ds = load(DataHparams(dataset="fashion-mnist", data_dir=str(tmp_path)))
+    assert ds.x_train.shape == (20, 1, 28, 28) and ds.x_test.shape == (10, 1, 28, 28)
+
+
+def test_missing_data_dir_names_expected_files(tmp_path):
+    with pytest.raises(EdgeTicketError, match="needs --data-dir"):
+        load(DataHparams(dataset="mnist"))
+    with pytest.raises(EdgeTicketError, match=r"train-images-idx3-ubyte\[\.gz\] not found in .*expected"):
+        load(DataHparams(dataset="mnist", data_dir=str(tmp_path)))
+    with pytest.raises(EdgeTicketError, match="data_batch_1.*not found"):
+        load(DataHparams(dataset="cifar10", data_dir=str(tmp_path)))
+
+
+def test_truncated_idx_is_reported(tmp_path):
+    make_idx_dir(tmp_path, gz=False)
+    p = tmp_path / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-100])
+    with pytest.raises(EdgeTicketError, match="truncated"):
+        load(DataHparams(dataset="mnist", data_dir=str(tmp_path)))
+
+
+def test_cifar10_python_batches(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    rng = np.random.RandomState(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {"data": rng.randint(0, 255, (4, 3072)).astype(np.uint8), "labels": list(rng.randint(0, 10, 4))}
+        pickle.dump(d, open(root / name, "wb"))
+    ds = load(DataHparams(dataset="cifar10", data_dir=str(tmp_path)))
+    assert ds.x_train.shape == (20, 3, 32, 32) and ds.crop and ds.flip
+    (root / "test_batch").write_bytes(b"garbage")
+    with pytest.raises(EdgeTicketError, match="not a CIFAR python batch"):
+        load(DataHparams(dataset="cifar10", data_dir=str(tmp_path)))
+
+
+def test_npz_bring_your_own(tmp_path):
+    rng = np.random.RandomState(0)
+    np.savez(tmp_path / "data.npz", x_train=rng.randint(0, 255, (10, 12, 12, 3)).astype(np.uint8),
+             y_train=rng.randint(0, 3, 10), x_test=rng.randint(0, 255, (4, 12, 12, 3)).astype(np.uint8),
+             y_test=rng.randint(0, 3, 4))
+    ds = load(DataHparams(dataset="npz", data_dir=str(tmp_path)))
+    assert ds.x_train.shape == (10, 3, 12, 12) and ds.num_classes == 3
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((2, 4, 4)))
+    with pytest.raises(EdgeTicketError, match="lacks y_train, x_test, y_test"):
+        load(DataHparams(dataset="npz", data_dir=str(tmp_path / "bad.npz")))
+
+
+def test_subsets_are_fixed_across_seeds():
+    a = load(DataHparams(train_subset=100, test_subset=50))
+    b = load(DataHparams(train_subset=100, test_subset=50))
+    assert len(a.y_train) == 100 and len(a.y_test) == 50
+    assert torch.equal(a.x_train, b.x_train)
+
+
+def test_augmentation_is_reproducible_and_shape_preserving():
+    x = torch.randn(16, 3, 32, 32)
+    a = augment_batch(x, epoch_generator(0, 1, 2), crop=True, flip=True)
+    b = augment_batch(x, epoch_generator(0, 1, 2), crop=True, flip=True)
+    c = augment_batch(x, epoch_generator(0, 1, 3), crop=True, flip=True)
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    # a zero shift without flip is the identity: crops come from the padded image
+    same = augment_batch(x, epoch_generator(0), crop=False, flip=False)
+    assert torch.equal(same, x)
+
+
+def test_batches_cover_the_epoch_and_shard_under_ddp():
+    ds = load(DataHparams(train_subset=100))
+    seen = torch.cat([y for _, y in batches(ds, 32, epoch_generator(0, 0), train=True)])
+    assert len(seen) == 100
+    r0 = sum(len(y) for _, y in batches(ds, 32, epoch_generator(0, 0), rank=0, world=2))
+    r1 = sum(len(y) for _, y in batches(ds, 32, epoch_generator(0, 0), rank=1, world=2))
+    assert r0 + r1 == 100
+
+
+def test_unknown_dataset_lists_valid():
+    with pytest.raises(EdgeTicketError, match="valid: digits, mnist, fashion-mnist"):
+        get("imagenet")
