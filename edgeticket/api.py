@@ -26,3 +26,15 @@ def load_ticket(ticket_dir: str | Path, verify: bool = True):
     from .search import ticket
 
     return ticket.load(Path(ticket_dir), verify=verify)
+
+
+def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundles", layout: str = "auto",
+                   weights: str = "fp32", storage: str = "packed", batch: int = 1, calib_data: str | None = None,
+                   calib_n: int = 64, opset: int | None = None, force: bool = False, log=print) -> dict:
+    """Compile a ticket folder into a bundle for a target; returns the manifest (bundle_dir added)."""
+    from .compile.build import CompileSettings
+    from .compile.build import compile_ticket as build
+
+    settings = CompileSettings(layout=layout, weights=weights, storage=storage, batch=batch, calib_n=calib_n,
+                               opset=opset)
+    return build(ticket_dir, target, out=out, settings=settings, calib_data=calib_data, force=force, log=log)

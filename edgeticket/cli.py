@@ -91,5 +91,74 @@ def search(device, out, resume_dir, as_json, quiet, **given):
         click.echo(report.table(summary))
 
 
+@main.command("compile")
+@click.argument("ticket", type=click.Path(file_okay=False))
+@click.option("--target", "target_name", required=True, help="Target board (see `edgeticket targets`) or a .toml file.")
+@click.option("--out", default="bundles", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of bundle folders.")
+@click.option("--layout", default="auto", show_default=True,
+              type=click.Choice(["auto", "time-folded", "streaming"]),
+              help="time-folded: all T steps per call (fastest); streaming: one step per call with explicit "
+                   "membrane states (least memory). auto: time-folded if the memory plan fits, else streaming.")
+@click.option("--weights", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "int8"]),
+              help="Stored weight values (int8: symmetric per output channel, validated by accuracy).")
+@click.option("--storage", default="packed", show_default=True,
+              type=click.Choice(["packed", "sparse-initializer", "dense"]),
+              help="packed: values + uint8 gaps or a bitmask, rebuilt by ONNX ops at load; sparse-initializer: "
+                   "ONNX's COO sparse_initializer; dense: no compression.")
+@click.option("--batch", default=1, show_default=True, type=int, help="Batch size the memory plan is made for.")
+@click.option("--calib-data", default=None, type=click.Path(dir_okay=False),
+              help="An .npz with x [N, C, H, W] (normalised) and y for validation, instead of the ticket's dataset.")
+@click.option("--calib-n", default=64, show_default=True, type=int, help="Number of validation inputs.")
+@click.option("--opset", default=None, type=int, help="ONNX opset (default: min(17, the target's max_opset)).")
+@click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, calib_data, calib_n, opset, force, as_json):
+    """Turn a ticket folder into a validated, time-unrolled ONNX bundle for a target."""
+    from . import api
+
+    manifest = api.compile_ticket(ticket, target_name, out=out, layout=layout, weights=weights, storage=storage,
+                                  batch=batch, calib_data=calib_data, calib_n=calib_n, opset=opset, force=force,
+                                  log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    else:
+        from .inspect import describe
+
+        click.echo(describe(manifest))
+
+
+@main.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print the targets as JSON.")
+def targets_cmd(as_json):
+    """List the target boards with their memory budgets."""
+    from .targets import load_all
+
+    ts = load_all()
+    if as_json:
+        click.echo(json.dumps([t.summary() for t in ts], indent=2))
+        return
+    rows = [("target", "RAM", "model budget", "cores", "ONNX opset", "runtime", "description")]
+    for t in ts:
+        rows.append((t.name, f"{t.ram_bytes / 2**20:.0f} MiB", f"{t.model_budget_bytes / 2**20:.0f} MiB", str(t.cores),
+                     str(t.max_opset), t.providers[0].replace("ExecutionProvider", ""), t.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r[:6], widths)) + "  " + r[6])
+
+
+@main.command("inspect")
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def inspect_cmd(bundle_dir, as_json):
+    """Show a bundle: target, layout, weights per layer, memory plan vs budget, validation (checks sha256s)."""
+    from . import bundle
+    from .inspect import describe
+
+    m = bundle.load(bundle_dir)
+    m["bundle_dir"] = str(bundle_dir)
+    click.echo(json.dumps(m, indent=2) if as_json else describe(m))
+
+
 if __name__ == "__main__":
     main()

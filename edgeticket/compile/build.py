@@ -1,0 +1,274 @@
+"""edgeticket compile: ticket folder -> bundle folder (docs/bundle-format.md)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import bundle as bundle_fmt
+from .. import paths, store
+from ..errors import EdgeTicketError
+from ..targets import Target, load_target
+from .deploy import LAYOUTS, to_deploy
+from .memory import mib, plan
+from .onnx_export import DEFAULT_OPSET, export
+from .sparse import STORAGES, WEIGHT_FORMATS, dequantize, storage_summary
+from .validate import validate
+
+INT8_MAX_DROP = 2.0  # points of top-1 on the calibration inputs
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    layout: str = "auto"  # auto | time-folded | streaming
+    weights: str = "fp32"  # fp32 | fp16 | int8
+    storage: str = "packed"  # packed | sparse-initializer | dense
+    batch: int = 1  # batch size the memory plan is made for (the graph accepts any batch)
+    calib_n: int = 64
+    opset: int | None = None  # default: min(17, target's max_opset)
+
+    def check(self) -> None:
+        if self.layout not in ("auto", *LAYOUTS):
+            raise EdgeTicketError(f"unknown layout '{self.layout}'; valid: auto, {', '.join(LAYOUTS)}")
+        if self.weights not in WEIGHT_FORMATS:
+            raise EdgeTicketError(f"unknown weight format '{self.weights}'; valid: {', '.join(WEIGHT_FORMATS)}")
+        if self.storage not in STORAGES:
+            raise EdgeTicketError(f"unknown storage '{self.storage}'; valid: {', '.join(STORAGES)}")
+        if self.storage == "dense" and self.weights != "fp32":
+            raise EdgeTicketError("--storage dense stores fp32 only; use --storage packed for fp16/int8")
+        if self.batch < 1 or self.calib_n < 1:
+            raise EdgeTicketError("--batch and --calib-n must be >= 1")
+
+
+def calibration_data(info: dict, n: int, calib_data: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """N inputs (normalised like the ticket's training data) with labels: from --calib-data (an .npz with x
+    [N, C, H, W] normalised float32 and optionally y) or the first N test images of the ticket's dataset."""
+    shape = tuple(info["dataset"]["input_shape"])
+    if calib_data:
+        p = Path(calib_data)
+        try:
+            z = np.load(p, allow_pickle=False)
+            x = z["x"].astype(np.float32)
+            y = z["y"].astype(np.int64) if "y" in z.files else np.full(len(x), -1, np.int64)
+        except (OSError, KeyError, ValueError) as e:
+            raise EdgeTicketError(f"--calib-data {p}: expected an .npz with x [N, C, H, W] (and y) ({e})") from None
+        if tuple(x.shape[1:]) != shape:
+            raise EdgeTicketError(f"--calib-data {p}: x has samples of shape {tuple(x.shape[1:])}, the ticket takes {shape}")
+        return x[:n], y[:n]
+    from .. import data
+    from ..hparams import SearchConfig
+
+    dhp = SearchConfig.from_dict(info["hparams"]).data
+    try:
+        ds = data.load(dhp)
+    except EdgeTicketError as e:
+        raise EdgeTicketError(f"validation inputs: the ticket's dataset cannot be loaded ({e}); pass --calib-data "
+                              "an .npz with x (and y)") from None
+    return ds.x_test[:n].numpy(), ds.y_test[:n].numpy()
+
+
+def _reference(deploy: torch.nn.Module, prunable: list[str], fmt: str) -> torch.nn.Module:
+    """The deploy net with its prunable weights exactly as the bundle stores them (fp16/int8 rounding)."""
+    if fmt == "fp32":
+        return deploy
+    ref = copy.deepcopy(deploy)
+    sd = ref.state_dict()
+    with torch.no_grad():
+        for n in prunable:
+            sd[n].copy_(torch.from_numpy(dequantize(sd[n].numpy(), fmt)))
+    return ref
+
+
+def bundle_id(ticket_json_sha: str, settings: CompileSettings, target: Target, layout: str, opset: int) -> str:
+    key = json.dumps({"ticket": ticket_json_sha, "settings": asdict(settings), "layout": layout, "opset": opset,
+                      "target": store.sha256_file(target.path)}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _build(deploy, model_layout, info, prunable, settings, opset):
+    T = int(info["timesteps"]["deploy"])
+    shape = tuple(info["dataset"]["input_shape"])
+    proto, layers = export(deploy, model_layout, T, shape, opset, prunable, settings.storage, settings.weights)
+    return proto, storage_summary(layers)
+
+
+def _plan_for(deploy, layout, info, settings, storage, file_bytes, target, overhead):
+    return plan(deploy, layout, int(info["timesteps"]["deploy"]), settings.batch,
+                tuple(info["dataset"]["input_shape"]), settings.weights, storage, file_bytes,
+                target.model_budget_bytes, overhead)
+
+
+def _alternatives(model, info, prunable, settings, target, overhead, opset) -> list[str]:
+    """What would fit instead (each alternative actually planned)."""
+    tries = []
+    for layout in LAYOUTS:
+        for weights in ("fp32", "int8"):
+            for batch in sorted({settings.batch, 1}):
+                s = CompileSettings(layout, weights, "packed", batch, settings.calib_n, settings.opset)
+                if (layout, weights, batch) == (settings.layout, settings.weights, settings.batch):
+                    continue
+                tries.append(s)
+    # least intrusive first: keep the batch, then the layout, then the weight format
+    tries.sort(key=lambda s: (s.batch != settings.batch, s.layout != settings.layout, s.weights != settings.weights))
+    fits = []
+    for s in tries:
+        deploy = to_deploy(model)
+        proto, storage = _build(deploy, s.layout, info, prunable, s, opset)
+        p = _plan_for(deploy, s.layout, info, s, storage, len(proto.SerializeToString()), target, overhead)
+        if p["fits"]:
+            fits.append(f"--layout {s.layout} --weights {s.weights}" + (f" --batch {s.batch}" if s.batch != settings.batch
+                                                                         else "") + f" ({mib(p['total_bytes'])})")
+    return fits
+
+
+def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
+                   settings: CompileSettings = CompileSettings(), calib_data: str | None = None,
+                   force: bool = False, log=print) -> dict:
+    from ..search import ticket as ticket_mod
+    from ..runtime import OnnxRunner, make_session
+
+    settings.check()
+    ticket_dir = Path(ticket_dir)
+    target = load_target(target_name)
+    model, mask, info = ticket_mod.load(ticket_dir, verify=True)
+    prunable = list(mask)
+    ticket_sha = store.sha256_file(ticket_dir / paths.TICKET_JSON)
+    opset = settings.opset or min(DEFAULT_OPSET, target.max_opset)
+    if opset > target.max_opset:
+        raise EdgeTicketError(f"--opset {opset} exceeds {target.name}'s max_opset {target.max_opset}")
+    overhead = None
+    from ..calibration import newest_record
+
+    rec = newest_record(target.name)
+    if rec and rec.get("runtime_overhead_bytes"):
+        overhead = int(rec["runtime_overhead_bytes"])
+
+    # plan the requested layout, or pick one: time-folded if it fits, else streaming
+    candidates = [settings.layout] if settings.layout != "auto" else list(LAYOUTS)
+    chosen = None
+    for layout in candidates:
+        deploy = to_deploy(model)
+        proto, storage = _build(deploy, layout, info, prunable, settings, opset)
+        data = proto.SerializeToString()
+        mplan = _plan_for(deploy, layout, info, settings, storage, len(data), target, overhead)
+        chosen = (layout, deploy, data, storage, mplan)
+        if mplan["fits"]:
+            break
+    layout, deploy, data, storage, mplan = chosen
+    warnings = []
+    if not mplan["fits"]:
+        msg = (f"{ticket_dir} does not fit {target.name}'s model budget: plan {mib(mplan['total_bytes'])} "
+               f"(weights {mib(mplan['weights_resident_bytes'])}, activations {mib(mplan['activation_peak_bytes'])}, "
+               f"state {mib(mplan['state_bytes'])}, runtime {mib(mplan['runtime_overhead_bytes'])}, load peak "
+               f"{mib(mplan['load_peak_bytes'])}) > budget {mib(target.model_budget_bytes)}")
+        if not force:
+            alts = _alternatives(model, info, prunable, CompileSettings(layout, settings.weights, settings.storage,
+                                 settings.batch, settings.calib_n, settings.opset), target, overhead, opset)
+            hint = ("would fit: " + "; ".join(alts)) if alts else "no layout/int8/batch-1 variant fits either"
+            raise EdgeTicketError(f"{msg}; {hint}. A sparser level of the run shrinks the file, not the RAM "
+                                  "onnxruntime holds (weights are dense after load); --force compiles anyway")
+        warnings.append("over budget, compiled with --force: " + msg)
+        log("warning: " + msg)
+
+    # spike-exact validation against the PyTorch deploy network with the bundle's exact weights
+    x, y = calibration_data(info, settings.calib_n, calib_data)
+    runner = OnnxRunner(make_session(data), layout, int(info["timesteps"]["deploy"]))
+    ref = _reference(deploy, prunable, settings.weights)
+    result = validate(model, ref, runner, x, y, int(info["timesteps"]["deploy"]), layout)
+    if settings.weights != "fp32":
+        fp32_runner = runner
+        if settings.weights == "int8" or settings.weights == "fp16":
+            fdeploy = to_deploy(model)
+            fproto, _ = _build(fdeploy, layout, info, prunable,
+                               CompileSettings(layout, "fp32", "packed", settings.batch, settings.calib_n), opset)
+            fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]))
+        fl, _ = fp32_runner.run(x, with_counts=False)
+        ql, _ = runner.run(x, with_counts=False)
+        has_labels = bool((y >= 0).all())
+        acc_fp32 = float(100 * (fl.argmax(1) == y).mean()) if has_labels else None
+        acc_q = float(100 * (ql.argmax(1) == y).mean()) if has_labels else None
+        agree = float(100 * (fl.argmax(1) == ql.argmax(1)).mean())
+        result["quantization"] = {"format": settings.weights, "accuracy_fp32": acc_fp32, "accuracy": acc_q,
+                                  "prediction_agreement_with_fp32": agree, "max_drop_points": INT8_MAX_DROP}
+        drop = (acc_fp32 - acc_q) if has_labels else (100.0 - agree)
+        result["quantization"]["passed"] = bool(drop <= INT8_MAX_DROP)
+        if not result["quantization"]["passed"]:
+            raise EdgeTicketError(f"{settings.weights} weights lose {drop:.2f} points of top-1 on the {len(x)} "
+                                  f"calibration inputs (limit {INT8_MAX_DROP}); use --weights fp32 or fp16")
+    if not result["spikes_equal"]:
+        mm = result["first_mismatch"]
+        raise EdgeTicketError(f"validation failed: onnxruntime spikes differ from PyTorch at layer {mm['layer']}, "
+                              f"timestep {mm['timestep']}, sample {mm['sample']} ({mm['got']} vs {mm['expected']})")
+    if not result["logits_ok"]:
+        raise EdgeTicketError(f"validation failed: logits differ by {result['logits_max_abs_diff']:.3g} "
+                              f"(> 1e-4 x {result['logits_scale']:.3g})")
+
+    bid = bundle_id(ticket_sha, settings, target, layout, opset)
+    name = f"{target.name}_{info['arch']}_{bid}"
+    final = Path(out) / name
+    manifest = {
+        "format_version": bundle_fmt.FORMAT_VERSION,
+        "kind": "bundle",
+        "id": bid,
+        "source_ticket": {"dir": str(ticket_dir), "ticket_json_sha256": ticket_sha, "run": info.get("run"),
+                          "level": info.get("level"), "branch": info.get("branch"),
+                          "sparsity": info["sparsity"]["global"], "accuracy": info["accuracy"]},
+        "arch": info["arch"],
+        "target": {"name": target.name, "file_sha256": store.sha256_file(target.path),
+                   "model_budget_bytes": target.model_budget_bytes, "ram_bytes": target.ram_bytes,
+                   "providers": list(target.providers)},
+        "layout": layout,
+        "timesteps": int(info["timesteps"]["deploy"]),
+        "input": {"name": "input", "shape": ["batch", *info["dataset"]["input_shape"]], "dtype": "float32",
+                  "mean": info["dataset"]["mean"], "std": info["dataset"]["std"],
+                  "note": "scale pixels to [0, 1], then (x - mean) / std per channel"},
+        "num_classes": info["dataset"]["num_classes"],
+        "outputs": {"logits": "summed over T (time-folded) or of one step (streaming: sum T calls)",
+                    "spikes": "spikes__<layer>: counts per timestep per sample"},
+        "lif": {"tau": float(info["hparams"]["model"]["tau"]), "v_threshold": float(info["hparams"]["model"]["v_threshold"]),
+                "layers": runner.layers, "state_shapes": [list(s) for s in runner.state_shapes]},
+        "weights": {"format": settings.weights, "storage": settings.storage, **storage},
+        "opset": opset,
+        "memory_plan": mplan,
+        "budget_check": {"fits": mplan["fits"], "total_bytes": mplan["total_bytes"],
+                         "budget_bytes": target.model_budget_bytes, "forced": bool(warnings)},
+        "validation": result,
+        "settings": asdict(settings),
+        "warnings": warnings,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": _versions(),
+    }
+    Path(out).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    try:
+        (tmp / bundle_fmt.MODEL).write_bytes(data)
+        np.savez(tmp / bundle_fmt.CALIB, x=x, y=y)
+        manifest["files"] = {f: store.sha256_file(tmp / f) for f in (bundle_fmt.MODEL, bundle_fmt.CALIB)}
+        store.write_json(tmp / bundle_fmt.MANIFEST, manifest)
+        bundle_fmt.load(tmp)  # the api validates the folder it wrote
+        if final.exists():
+            shutil.rmtree(final)  # same id = same inputs and settings: replace with the fresh, validated copy
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest["bundle_dir"] = str(final)
+    return manifest
+
+
+def _versions() -> dict:
+    import onnx
+    import onnxruntime
+
+    from ..search.ticket import versions
+
+    return {**versions(), "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}

@@ -1,0 +1,40 @@
+"""Human view of a bundle manifest (torch-free)."""
+
+from __future__ import annotations
+
+
+def _mib(n) -> str:
+    return f"{n / 2**20:.2f} MiB"
+
+
+def describe(m: dict) -> str:
+    w, p, v = m["weights"], m["memory_plan"], m["validation"]
+    src = m["source_ticket"]
+    lines = [
+        f"bundle {m.get('bundle_dir', m['id'])}",
+        f"  ticket     {src['dir']} (level {src['level']}, sparsity {100 * src['sparsity']:.2f}%)",
+        f"  target     {m['target']['name']}   layout {m['layout']}   T={m['timesteps']}   opset {m['opset']}   "
+        f"input {m['input']['shape']}",
+        f"  weights    {w['format']} {w['storage']}: {w['stored_bytes']:,} B stored vs {w['dense_fp32_bytes']:,} B dense "
+        f"fp32 ({w['dense_fp32_bytes'] / max(w['stored_bytes'], 1):.1f}x smaller), {w['ratio_to_floor']}x the entropy floor",
+        "  layer                               shape            nnz/numel        code     stored B   floor x",
+    ]
+    for l in w["layers"]:
+        lines.append(f"    {l['name'][:34]:34s} {str(l['shape']):16s} {l['nnz']:>7,}/{l['numel']:<9,} {l['code']:8s} "
+                     f"{l['stored_bytes']:>9,}   {l['ratio_to_floor'] if l['ratio_to_floor'] else '-'}")
+    verdict = "fits" if p["fits"] else "OVER BUDGET"
+    lines += [
+        f"  memory     {_mib(p['total_bytes'])} planned at batch {p['batch']} vs budget {_mib(p['budget_bytes'])}: {verdict}",
+        f"             weights {_mib(p['weights_resident_bytes'])} resident, activations {_mib(p['activation_peak_bytes'])}, "
+        f"state {_mib(p['state_bytes'])}, runtime {_mib(p['runtime_overhead_bytes'])}, load peak {_mib(p['load_peak_bytes'])}",
+        f"  validation {'passed' if v['passed'] else 'FAILED'}: spikes equal per layer/timestep/sample on {v['inputs']} "
+        f"inputs ({v['total_spikes']:,} spikes), logits max diff {v['logits_max_abs_diff']:.2g}; top-1 ticket "
+        f"{v['accuracy']['ticket_pytorch']:.1f}% / bundle {v['accuracy']['bundle_onnxruntime']:.1f}%",
+    ]
+    if "quantization" in v:
+        q = v["quantization"]
+        lines.append(f"             {q['format']}: top-1 {q['accuracy']}% vs fp32 {q['accuracy_fp32']}%, agreement "
+                     f"{q['prediction_agreement_with_fp32']:.1f}%")
+    for warn in m.get("warnings", []):
+        lines.append(f"  warning    {warn}")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""Run a bundle's ONNX graph with onnxruntime. Needs numpy + onnxruntime only (no torch): this is what runs
+on the device. Both layouts return the same things: logits summed over T [B, K] and spike counts per layer
+per timestep per sample {layer: [T, B]}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def make_session(model, providers: list[str] | None = None, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    opts.log_severity_level = 3
+    src = str(model) if isinstance(model, (str, Path)) else model
+    avail = ort.get_available_providers()
+    chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in avail] or ["CPUExecutionProvider"]
+    return ort.InferenceSession(src, sess_options=opts, providers=chosen)
+
+
+class OnnxRunner:
+    def __init__(self, session, layout: str, timesteps: int):
+        self.sess, self.layout, self.timesteps = session, layout, int(timesteps)
+        self.inputs = [i.name for i in session.get_inputs()]
+        self.outputs = [o.name for o in session.get_outputs()]
+        self.layers = [n[len("spikes__"):] for n in self.outputs if n.startswith("spikes__")]
+        self.state_shapes = [tuple(i.shape[1:]) for i in session.get_inputs()[1:]]
+
+    def run(self, x: np.ndarray, with_counts: bool = True):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.layout == "time-folded":
+            wanted = self.outputs if with_counts else ["logits"]
+            out = self.sess.run(wanted, {self.inputs[0]: x})
+            counts = {n: c for n, c in zip(self.layers, out[1:])} if with_counts else {}
+            return out[0], counts
+        B = x.shape[0]
+        states = [np.zeros((B, *s), np.float32) for s in self.state_shapes]
+        L = len(states)
+        total = None
+        per_t = {n: [] for n in self.layers}
+        for _ in range(self.timesteps):
+            feed = {self.inputs[0]: x, **{n: s for n, s in zip(self.inputs[1:], states)}}
+            out = self.sess.run(None, feed)
+            total = out[0] if total is None else total + out[0]
+            states = out[1:1 + L]
+            for n, c in zip(self.layers, out[1 + L:]):
+                per_t[n].append(c)
+        counts = {n: np.stack(c) for n, c in per_t.items()} if with_counts else {}
+        return total, counts
