@@ -23,8 +23,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# search on the embedded default -> compile its final ticket for a Raspberry Pi 4 -> the bundle summary
 demo: $(STAMP)
 	$(VENV)/bin/edgeticket search --out $(DEMO_OUT)
+	$(VENV)/bin/edgeticket compile $(DEMO_OUT)/imp_vgg5_digits_44136fa355 --target rpi4 --out bundles --name demo-rpi4
 
 bench: $(STAMP)
 	$(PY) bench/train_step.py

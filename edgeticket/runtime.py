@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 
 
-def make_session(model, providers: list[str] | None = None, threads: int | None = None):
+def make_session(model, providers: list[str] | None = None, threads: int | None = None, spinning: bool = False):
+    """An onnxruntime session. Spinning is off by default: onnxruntime's thread pool otherwise busy-waits after
+    each run, which on a small device (or next to other work) steals the cores it does not use."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if threads:
         opts.intra_op_num_threads = int(threads)
     opts.log_severity_level = 3

@@ -130,14 +130,26 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     return fits
 
 
+def resolve_ticket_dir(path: str | Path, log=print) -> Path:
+    """A ticket folder, or a run folder (then its final ticket: the highest finished level)."""
+    p = Path(path)
+    if (p / paths.RUN_JSON).is_file() and not (p / paths.TICKET_JSON).is_file():
+        levels = sorted((d for d in p.glob("level_*") if paths.is_finished(d)), key=lambda d: int(d.name.split("_")[1]))
+        if not levels:
+            raise EdgeTicketError(f"run folder {p} has no finished level yet; finish the search or pass a level folder")
+        log(f"compiling the run's final ticket: {levels[-1]}")
+        return levels[-1]
+    return p
+
+
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
                    settings: CompileSettings = CompileSettings(), calib_data: str | None = None,
-                   force: bool = False, log=print) -> dict:
+                   force: bool = False, log=print, name: str | None = None) -> dict:
     from ..search import ticket as ticket_mod
     from ..runtime import OnnxRunner, make_session
 
     settings.check()
-    ticket_dir = Path(ticket_dir)
+    ticket_dir = resolve_ticket_dir(ticket_dir, log)
     target = load_target(target_name)
     model, mask, info = ticket_mod.load(ticket_dir, verify=True)
     prunable = list(mask)
@@ -213,7 +225,9 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
                               f"(> 1e-4 x {result['logits_scale']:.3g})")
 
     bid = bundle_id(ticket_sha, settings, target, layout, opset)
-    name = f"{target.name}_{info['arch']}_{bid}"
+    name = name or f"{target.name}_{info['arch']}_{bid}"
+    if "/" in name or name.startswith("."):
+        raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name
     manifest = {
         "format_version": bundle_fmt.FORMAT_VERSION,
