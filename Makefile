@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeticket-installed
 DEMO_OUT ?= runs
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench docs
 
 $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,19 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# search on the embedded default -> compile its final ticket for a Raspberry Pi 4 -> the bundle summary
+DEMO_RUN := $(DEMO_OUT)/imp_vgg5_digits_44136fa355
+
+# search on the embedded default -> compile its final ticket for a Raspberry Pi 4 (bundle summary) and for
+# this host -> profile the host bundle here (latency, memory, spike rates, SynOps)
 demo: $(STAMP)
 	$(VENV)/bin/edgeticket search --out $(DEMO_OUT)
-	$(VENV)/bin/edgeticket compile $(DEMO_OUT)/imp_vgg5_digits_44136fa355 --target rpi4 --out bundles --name demo-rpi4
+	$(VENV)/bin/edgeticket compile $(DEMO_RUN) --target rpi4 --out bundles --name demo-rpi4
+	$(VENV)/bin/edgeticket compile $(DEMO_RUN) --target host --out bundles --name demo-host > /dev/null
+	$(VENV)/bin/edgeticket profile bundles/demo-host
+
+# regenerate docs/targets.md from targets/*.toml and the memory plans (tests/test_docs.py checks it)
+docs: $(STAMP)
+	$(PY) -m edgeticket.docs_targets > docs/targets.md.tmp && mv docs/targets.md.tmp docs/targets.md
 
 bench: $(STAMP)
 	$(PY) bench/train_step.py

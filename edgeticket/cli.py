@@ -162,5 +162,75 @@ def inspect_cmd(bundle_dir, as_json):
     click.echo(json.dumps(m, indent=2) if as_json else describe(m))
 
 
+@main.command("profile")
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--runs", default=50, show_default=True, type=int, help="Timed runs after warm-up.")
+@click.option("--warmup", default=5, show_default=True, type=int, help="Untimed warm-up runs.")
+@click.option("--batch", default=1, show_default=True, type=int, help="Batch size of each run.")
+@click.option("--threads", default=None, type=int, help="onnxruntime intra-op threads (default: its own choice).")
+@click.option("--random-inputs", is_flag=True, help="Random inputs instead of the bundle's stored calibration samples.")
+@click.option("--calibrate", is_flag=True,
+              help="Also run device microbenchmarks and append a record to calibration/<target>.json.")
+@click.option("--target", "target_name", default=None,
+              help="Target this machine is (for --calibrate and predictions; default: the bundle's target).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Where to write profile.json "
+              "(default: inside the bundle).")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout.")
+def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, out, as_json):
+    """Measure a bundle on this device: latency, peak memory, spike rates, SynOps (needs no torch)."""
+    from .profile.report import profile_table
+    from .profile.run import profile
+
+    r = profile(bundle_dir, runs=runs, warmup=warmup, batch=batch, threads=threads, random_inputs=random_inputs,
+                calibrate=calibrate, target=target_name, out=out, log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(r, indent=2) if as_json else profile_table(r))
+
+
+@main.command("predict")
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--target", "target_name", required=True, help="Target to predict for.")
+@click.option("--batch", default=1, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def predict_cmd(bundle_dir, target_name, batch, as_json):
+    """Predict latency and memory of a bundle on a target from its newest calibration record (or the datasheet)."""
+    from . import bundle
+    from .calibration import newest_record
+    from .profile.predict import predict_latency, predict_memory
+    from .profile.report import predict_table
+    from .targets import load_target
+
+    m = bundle.load(bundle_dir)
+    t = load_target(target_name)
+    rec = newest_record(t.name)
+    lat = predict_latency(m, batch, t, rec)
+    mem = predict_memory(m, rec)
+    mem["budget_bytes"] = t.model_budget_bytes
+    if not rec:
+        click.echo(f"note: no calibration record for {t.name}: using its datasheet roofline", err=True)
+    click.echo(json.dumps({"latency": lat, "memory": mem}, indent=2) if as_json
+               else predict_table(bundle_dir, t.name, lat, mem))
+
+
+@main.command("check")
+@click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--target", "target_name", required=True, help="Target to check the bundle's memory plan against.")
+def check_cmd(bundle_dir, target_name):
+    """Does the bundle fit the target's model budget? Answers from the manifest alone (exit 0: fits, 1: no)."""
+    from . import bundle
+    from .calibration import newest_record
+    from .profile.predict import predict_memory
+    from .targets import load_target
+
+    m = bundle.read_manifest(bundle_dir)
+    t = load_target(target_name)
+    mem = predict_memory(m, newest_record(t.name))
+    total, budget = mem["total_bytes"], t.model_budget_bytes
+    fits = total <= budget
+    click.echo(f"{'fits' if fits else 'does not fit'}: {bundle_dir} plans {total / 2**20:.1f} MiB at batch "
+               f"{mem['batch']} ({m['layout']}, {m['weights']['format']}) vs {t.name}'s budget {budget / 2**20:.1f} MiB")
+    if not fits:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -31,26 +31,32 @@ class OnnxRunner:
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
         self.layers = [n[len("spikes__"):] for n in self.outputs if n.startswith("spikes__")]
+        self.synapses = [n[len("events__"):] for n in self.outputs if n.startswith("events__")]
+        self.counted = [n for n in self.outputs if n.startswith("spikes__") or n.startswith("events__")]
         self.state_shapes = [tuple(i.shape[1:]) for i in session.get_inputs()[1:]]
 
     def run(self, x: np.ndarray, with_counts: bool = True):
+        """(logits summed over T, counts). counts maps each LIF layer to its spikes [T, B] and each synaptic layer
+        'events__<name>' to its nonzero inputs [T, B] (with_counts=False fetches the logits only)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
+        keys = self.layers + [f"events__{n}" for n in self.synapses]
         if self.layout == "time-folded":
-            wanted = self.outputs if with_counts else ["logits"]
+            wanted = (["logits"] + self.counted) if with_counts else ["logits"]
             out = self.sess.run(wanted, {self.inputs[0]: x})
-            counts = {n: c for n, c in zip(self.layers, out[1:])} if with_counts else {}
+            counts = {k: c for k, c in zip(keys, out[1:])} if with_counts else {}
             return out[0], counts
         B = x.shape[0]
         states = [np.zeros((B, *s), np.float32) for s in self.state_shapes]
         L = len(states)
+        wanted = ["logits"] + self.outputs[1:1 + L] + (self.counted if with_counts else [])
         total = None
-        per_t = {n: [] for n in self.layers}
+        per_t = {k: [] for k in keys}
         for _ in range(self.timesteps):
             feed = {self.inputs[0]: x, **{n: s for n, s in zip(self.inputs[1:], states)}}
-            out = self.sess.run(None, feed)
+            out = self.sess.run(wanted, feed)
             total = out[0] if total is None else total + out[0]
             states = out[1:1 + L]
-            for n, c in zip(self.layers, out[1 + L:]):
-                per_t[n].append(c)
-        counts = {n: np.stack(c) for n, c in per_t.items()} if with_counts else {}
+            for k, c in zip(keys, out[1 + L:]):
+                per_t[k].append(c)
+        counts = {k: np.stack(c) for k, c in per_t.items()} if with_counts else {}
         return total, counts

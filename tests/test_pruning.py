@@ -109,3 +109,14 @@ def test_mask_save_load_roundtrip(tmp_path):
     m1.save(tmp_path / "mask.safetensors")
     back = Mask.load(tmp_path / "mask.safetensors")
     assert all(torch.equal(back[n], m1[n]) and back[n].dtype == torch.bool for n in m1)
+
+
+def test_masks_at_several_sparsities_match_one_at_a_time():
+    from edgeticket.pruning.selection import masks_at_sparsities
+
+    m, mask = model_and_mask()
+    scores = magnitude(weights(m, mask))
+    many = masks_at_sparsities(scores, [0.0, 0.5, 0.9])
+    for s, got in zip([0.0, 0.5, 0.9], many):
+        one = mask_at_sparsity(scores, s)
+        assert all(torch.equal(one[n], got[n]) for n in one)

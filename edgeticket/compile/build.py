@@ -18,7 +18,7 @@ from .. import bundle as bundle_fmt
 from .. import paths, store
 from ..errors import EdgeTicketError
 from ..targets import Target, load_target
-from .deploy import LAYOUTS, to_deploy
+from .deploy import LAYOUTS, layer_table, state_shapes, to_deploy
 from .memory import mib, plan
 from .onnx_export import DEFAULT_OPSET, export
 from .sparse import STORAGES, WEIGHT_FORMATS, dequantize, storage_summary
@@ -97,8 +97,11 @@ def bundle_id(ticket_json_sha: str, settings: CompileSettings, target: Target, l
 def _build(deploy, model_layout, info, prunable, settings, opset):
     T = int(info["timesteps"]["deploy"])
     shape = tuple(info["dataset"]["input_shape"])
-    proto, layers = export(deploy, model_layout, T, shape, opset, prunable, settings.storage, settings.weights)
-    return proto, storage_summary(layers)
+    proto, layers, graph_stats = export(deploy, model_layout, T, shape, opset, prunable, settings.storage,
+                                        settings.weights)
+    summary = storage_summary(layers)
+    summary["graph"] = graph_stats
+    return proto, summary
 
 
 def _plan_for(deploy, layout, info, settings, storage, file_bytes, target, overhead):
@@ -249,8 +252,12 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         "outputs": {"logits": "summed over T (time-folded) or of one step (streaming: sum T calls)",
                     "spikes": "spikes__<layer>: counts per timestep per sample"},
         "lif": {"tau": float(info["hparams"]["model"]["tau"]), "v_threshold": float(info["hparams"]["model"]["v_threshold"]),
-                "layers": runner.layers, "state_shapes": [list(s) for s in runner.state_shapes]},
-        "weights": {"format": settings.weights, "storage": settings.storage, **storage},
+                "layers": runner.layers,
+                "state_shapes": [list(s) for s in state_shapes(to_deploy(model), tuple(info["dataset"]["input_shape"]))]},
+        "weights": {"format": settings.weights, "storage": settings.storage,
+                    **{k: v for k, v in storage.items() if k != "graph"}},
+        "graph": storage["graph"],
+        "layers": layer_table(to_deploy(model), tuple(info["dataset"]["input_shape"]), int(info["timesteps"]["deploy"])),
         "opset": opset,
         "memory_plan": mplan,
         "budget_check": {"fits": mplan["fits"], "total_bytes": mplan["total_bytes"],

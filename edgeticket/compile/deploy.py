@@ -66,38 +66,75 @@ def lif_layers(net: nn.Module) -> list[PlainLIF]:
     return [m for m in net.modules() if isinstance(m, PlainLIF)]
 
 
+class InputCounter:
+    """Counts the nonzero inputs of each synaptic layer (conv/linear fed by spikes) per timestep and sample:
+    with binary spikes this is the number of presynaptic events, exact through max-pooling. Used for SynOps."""
+
+    def __init__(self, net: nn.Module, timesteps: int, layers: list[str]):
+        self.counts: dict[str, torch.Tensor] = {}
+        mods = dict(net.named_modules())
+        self.handles = [mods[n].register_forward_pre_hook(self._hook(n, timesteps)) for n in layers]
+
+    def _hook(self, name, T):
+        def hook(mod, args):
+            x = args[0]
+            self.counts[name] = (x != 0).flatten(1).sum(1).to(torch.float32).view(T, -1)
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def synaptic_layers(net: nn.Module) -> list[str]:
+    """Module names of the conv/linear layers whose input is a spike train (all but the stem)."""
+    return [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n != "stem.conv"]
+
+
 class TimeFolded(nn.Module):
     """x [B, C, H, W] -> (logits summed over T [B, K], spike counts of each LIF layer [T, B]...)."""
 
-    def __init__(self, net: nn.Module, timesteps: int):
+    def __init__(self, net: nn.Module, timesteps: int, count_inputs: bool = False):
         super().__init__()
         self.net, self.timesteps = net, int(timesteps)
         self.net.timesteps = self.timesteps
+        self.count_inputs = count_inputs
 
     def forward(self, x: torch.Tensor):
-        logits = self.net.forward_seq(x)
-        return (logits.sum(0), *[l.counts for l in lif_layers(self.net)])
+        counter = InputCounter(self.net, self.timesteps, synaptic_layers(self.net)) if self.count_inputs else None
+        try:
+            logits = self.net.forward_seq(x)
+        finally:
+            if counter:
+                counter.remove()
+        extra = list(counter.counts.values()) if counter else []
+        return (logits.sum(0), *[l.counts for l in lif_layers(self.net)], *extra)
 
 
 class Streaming(nn.Module):
     """(x [B, C, H, W], v_1, ..., v_L) -> (logits of this step [B, K], v_1', ..., v_L', counts [B]...).
     The caller runs it T times starting from zero states and sums the logits."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, count_inputs: bool = False):
         super().__init__()
         self.net = net
         self.net.timesteps = 1
+        self.count_inputs = count_inputs
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor):
         layers = lif_layers(self.net)
         for l, v in zip(layers, states):
             l.v0 = v
+        counter = InputCounter(self.net, 1, synaptic_layers(self.net)) if self.count_inputs else None
         try:
             logits = self.net.forward_seq(x)[0]
         finally:
             for l in layers:
                 l.v0 = None
-        return (logits, *[l.v_last for l in layers], *[l.counts[0] for l in layers])
+            if counter:
+                counter.remove()
+        extra = [c[0] for c in counter.counts.values()] if counter else []
+        return (logits, *[l.v_last for l in layers], *[l.counts[0] for l in layers], *extra)
 
 
 def state_shapes(net: nn.Module, input_shape: tuple[int, int, int]) -> list[tuple]:
@@ -128,3 +165,39 @@ def run_torch(net: nn.Module, x: torch.Tensor, timesteps: int, layout: str):
         for n, c in zip(names, out[1 + L:]):
             counts[n].append(c)
     return total, {n: torch.stack(c) for n, c in counts.items()}
+
+
+@torch.no_grad()
+def layer_table(net: nn.Module, input_shape: tuple, timesteps: int) -> list[dict]:
+    """Per conv/linear layer: input and output shape per sample, weight numel and nonzeros, dense MACs per call
+    and whether its input is the image (once per call: direct encoding) or spikes (every timestep)."""
+    rows, mods = [], dict(net.named_modules())
+    syn = set(synaptic_layers(net))
+
+    def hook(name):
+        def h(mod, args, out):
+            w = mod.weight
+            per_pos = int(w[0].numel()) if isinstance(mod, nn.Conv2d) else int(w.shape[1])
+            out_positions = int(out[0].numel() // w.shape[0])
+            rows.append({"name": name, "kind": "conv" if isinstance(mod, nn.Conv2d) else "linear",
+                         "in_shape": list(args[0].shape[1:]), "out_shape": list(out.shape[1:]),
+                         "numel": int(w.numel()), "nnz": int((w != 0).sum()),
+                         "in_neurons": int(args[0][0].numel()), "out_positions": out_positions,
+                         "input": "spikes" if name in syn else "image",
+                         "macs_per_step_dense": int(w.numel()) * out_positions,
+                         "fan_in": per_pos})
+        return h
+
+    handles = [mods[n].register_forward_hook(hook(n)) for n, m in mods.items() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        net.timesteps = 1
+        net.forward_seq(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    for r in rows:
+        steps = 1 if r["input"] == "image" else timesteps
+        r["macs_per_sample_dense"] = r["macs_per_step_dense"] * steps
+        # synaptic events if every input neuron fired: each input reaches nnz * out_positions / in_neurons targets
+        r["mean_fanout_nonzero"] = r["nnz"] * r["out_positions"] / max(r["in_neurons"], 1)
+    return rows

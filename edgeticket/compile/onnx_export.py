@@ -9,7 +9,7 @@ import warnings
 import onnx
 import torch
 
-from .deploy import Streaming, TimeFolded, lif_layers, state_shapes
+from .deploy import Streaming, TimeFolded, lif_layers, state_shapes, synaptic_layers
 from .sparse import apply_storage
 
 DEFAULT_OPSET = 17
@@ -19,7 +19,7 @@ LOGITS = "logits"
 
 def io_names(net, layout: str) -> tuple[list[str], list[str]]:
     names = [l.name.replace(".", "_") for l in lif_layers(net)]
-    counts = [f"spikes__{n}" for n in names]
+    counts = [f"spikes__{n}" for n in names] + [f"events__{n.replace('.', '_')}" for n in synaptic_layers(net)]
     if layout == "time-folded":
         return [INPUT], [LOGITS, *counts]
     return [INPUT, *[f"v__{n}" for n in names]], [LOGITS, *[f"v_out__{n}" for n in names], *counts]
@@ -27,28 +27,33 @@ def io_names(net, layout: str) -> tuple[list[str], list[str]]:
 
 def export(net, layout: str, timesteps: int, input_shape: tuple[int, int, int], opset: int,
            prunable: list[str], storage: str, weight_format: str):
-    """Returns (onnx.ModelProto, per-layer storage records)."""
+    """Returns (onnx.ModelProto, per-layer storage records, graph statistics before the weight decode)."""
     inputs, outputs = io_names(net, layout)
     x = torch.zeros(2, *input_shape)
     if layout == "time-folded":
-        wrapper, args = TimeFolded(net, timesteps), (x,)
+        wrapper, args = TimeFolded(net, timesteps, count_inputs=True), (x,)
     else:
         shapes = state_shapes(net, input_shape)
-        wrapper = Streaming(net)
+        wrapper = Streaming(net, count_inputs=True)
         args = (x, *[torch.zeros(2, *s) for s in shapes])
     dynamic = {n: {0: "batch"} for n in inputs}
     for n in outputs:
-        dynamic[n] = {1: "batch"} if (layout == "time-folded" and n.startswith("spikes__")) else {0: "batch"}
+        counted = n.startswith("spikes__") or n.startswith("events__")
+        dynamic[n] = {1: "batch"} if (layout == "time-folded" and counted) else {0: "batch"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, args, buf, dynamo=False, opset_version=opset, input_names=inputs,
                           output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    graph_stats = {"nodes": len(model.graph.node), "op_types": ops}
     layers = apply_storage(model, [f"net.{n}" for n in prunable], storage, weight_format)
     for l in layers:
         l.name = l.name[len("net."):]
     model.producer_name = "edgeticket"
     if storage != "sparse-initializer":  # ONNX's checker rejects sparse_initializer graphs in full mode
         onnx.checker.check_model(model, full_check=True)
-    return model, layers
+    return model, layers, graph_stats

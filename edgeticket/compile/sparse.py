@@ -58,19 +58,18 @@ def dequantize(w: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def delta8_code(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 gaps with fillers. Returns (gaps uint8, index into the original positions or -1 for a filler)."""
-    gaps, src = [], []
-    prev = -1
-    for i, p in enumerate(positions.tolist()):
-        g = p - prev
-        while g > 255:
-            gaps.append(255)
-            src.append(-1)
-            g -= 255
-        gaps.append(g)
-        src.append(i)
-        prev = p
-    return np.asarray(gaps, dtype=np.uint8), np.asarray(src, dtype=np.int64)
+    """uint8 gaps with fillers. Returns (gaps uint8, index into the original positions or -1 for a filler).
+    A gap g > 255 becomes (g - 1) // 255 fillers of 255 followed by the remainder."""
+    positions = np.asarray(positions, dtype=np.int64)
+    gaps = np.diff(np.concatenate([[-1], positions]))
+    n_fill = (gaps - 1) // 255
+    real = np.cumsum(n_fill + 1) - 1  # where each real entry lands in the output
+    total = int(real[-1]) + 1 if len(real) else 0
+    out = np.full(total, 255, dtype=np.uint8)
+    out[real] = (gaps - 255 * n_fill).astype(np.uint8)
+    src = np.full(total, -1, dtype=np.int64)
+    src[real] = np.arange(len(positions))
+    return out, src
 
 
 @dataclass

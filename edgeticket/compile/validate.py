@@ -18,7 +18,7 @@ def compare(ref_logits: np.ndarray, ref_counts: dict, got_logits: np.ndarray, go
     mismatch = None
     total_spikes = 0
     for layer, ref in ref_counts.items():
-        got = got_counts[layer.replace(".", "_")]
+        got = got_counts[layer.replace(".", "_")]  # spikes of each LIF layer (events__ keys are derived from them)
         total_spikes += int(ref.sum())
         if not np.array_equal(ref, got):
             t, b = np.argwhere(ref != got)[0]

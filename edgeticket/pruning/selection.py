@@ -89,3 +89,22 @@ def bn_channel_mask(model: torch.nn.Module, prunable: list[str], sparsity: float
         mask[conv] = ch.view(-1, *([1] * (sd[conv].dim() - 1))).expand_as(sd[conv]).clone()
         offset += c
     return mask, keep
+
+
+def masks_at_sparsities(scores: dict[str, torch.Tensor], sparsities: list[float]) -> list[Mask]:
+    """Global magnitude masks at several sparsities from one stable sort (same result as mask_at_sparsity for
+    each, without re-sorting)."""
+    names = list(scores)
+    flat = torch.cat([scores[n].flatten() for n in names])
+    order = torch.sort(flat, stable=True).indices
+    out = []
+    for s in sparsities:
+        keep = torch.ones_like(flat, dtype=torch.bool)
+        keep[order[:int(round(s * flat.numel()))]] = False
+        m, offset = Mask(), 0
+        for n in names:
+            k = scores[n].numel()
+            m[n] = keep[offset:offset + k].view_as(scores[n])
+            offset += k
+        out.append(m)
+    return out

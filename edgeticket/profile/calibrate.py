@@ -1,0 +1,115 @@
+"""Device microbenchmarks for calibration records: conv and gemm throughput through onnxruntime (at the bundle's
+conv shapes and a fixed set), memory bandwidth, per-node and per-call overhead, and the runtime's resident
+baseline. Building the tiny benchmark graphs needs the `onnx` package (pure protobuf; no torch)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import memory
+
+STANDARD_CONVS = [(5, 32, 64, 16), (5, 64, 64, 16), (5, 64, 128, 8), (5, 128, 128, 8), (5, 128, 256, 4)]
+
+
+def _session(graph_nodes, inputs, outputs, inits):
+    import onnx
+    from onnx import helper
+
+    from ..runtime import make_session
+
+    g = helper.make_graph(graph_nodes, "bench", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return make_session(m.SerializeToString())
+
+
+def _median_time(fn, reps: int) -> float:
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def conv_gflops(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> float:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.RandomState(0).randn(cout, cin, 3, 3).astype(np.float32) * 0.1, "w")
+    s = _session([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, cin, hw, hw])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, cout, hw, hw])], [w])
+    x = (np.random.RandomState(1).rand(n, cin, hw, hw) < 0.2).astype(np.float32)
+    t = _median_time(lambda: s.run(None, {"x": x}), reps)
+    return 2 * n * cout * hw * hw * cin * 9 / t / 1e9
+
+
+def gemm_gflops(m: int = 64, k: int = 512, n: int = 512, reps: int = 20) -> float:
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.RandomState(0).randn(k, n).astype(np.float32), "w")
+    s = _session([helper.make_node("MatMul", ["x", "w"], ["y"])],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], [w])
+    x = np.random.RandomState(1).randn(m, k).astype(np.float32)
+    return 2 * m * k * n / _median_time(lambda: s.run(None, {"x": x}), reps) / 1e9
+
+
+def bandwidth_gbytes_per_s(mib: int = 64, reps: int = 5) -> float:
+    a = np.ones(mib * 2**20 // 4, np.float32)
+    b = np.empty_like(a)
+    return 2 * a.nbytes / _median_time(lambda: np.copyto(b, a), reps) / 1e9
+
+
+def overheads(chain: int = 200, reps: int = 50) -> tuple[float, float]:
+    """(per executed node, per run call) seconds, from a chain of small Adds."""
+    from onnx import TensorProto, helper
+
+    def chain_session(k):
+        nodes = [helper.make_node("Add", [f"t{i}", "x"], [f"t{i + 1}"]) for i in range(k)]
+        nodes.insert(0, helper.make_node("Identity", ["x"], ["t0"]))
+        return _session(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                        [helper.make_tensor_value_info(f"t{k}", TensorProto.FLOAT, [1, 64])], [])
+
+    x = np.ones((1, 64), np.float32)
+    s1, sk = chain_session(1), chain_session(chain)
+    t1 = _median_time(lambda: s1.run(None, {"x": x}), reps)
+    tk = _median_time(lambda: sk.run(None, {"x": x}), reps)
+    return max(tk - t1, 0.0) / (chain - 1), t1
+
+
+def run(manifest: dict, batch: int, runtime_overhead_bytes: int, device_facts: dict, target: str,
+        measured: dict | None = None, log=print) -> dict:
+    T = int(manifest["timesteps"])
+    shapes = []
+    for L in manifest["layers"]:
+        if L["kind"] == "conv" and len(L["in_shape"]) == 3 and L["in_shape"][1] == L["out_shape"][1]:
+            n = batch * (1 if L["input"] == "image" else T)
+            shapes.append((n, L["in_shape"][0], L["out_shape"][0], L["in_shape"][1]))
+    log("calibrating: conv throughput ...")
+    bundle_convs = {f"{n}x{ci}x{co}x{hw}": conv_gflops(n, ci, co, hw) for n, ci, co, hw in sorted(set(shapes))[:8]}
+    standard = {f"{n}x{ci}x{co}x{hw}": conv_gflops(n, ci, co, hw) for n, ci, co, hw in STANDARD_CONVS}
+    log("calibrating: gemm, memory bandwidth, overheads ...")
+    node_s, call_s = overheads()
+    rec = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "target": target,
+        "device": device_facts,
+        "conv_gflops": statistics.median(list(standard.values()) + list(bundle_convs.values())),
+        "conv_gflops_by_shape": {"standard": standard, "bundle": bundle_convs,
+                                 "shape_key": "N x Cin x Cout x HW (3x3, pad 1)"},
+        "gemm_gflops": gemm_gflops(),
+        "gbytes_per_s": bandwidth_gbytes_per_s(),
+        "node_overhead_s": node_s,
+        "call_overhead_s": call_s,
+        "runtime_overhead_bytes": int(runtime_overhead_bytes),
+        "bundle": {"id": manifest["id"], "arch": manifest["arch"], "layout": manifest["layout"]},
+        "measured": measured or {},
+        "rss_now_bytes": memory.rss(),
+    }
+    return rec

@@ -1,0 +1,137 @@
+"""edgeticket profile BUNDLE: measure a bundle on this machine (numpy + onnxruntime only)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .. import bundle as bundle_fmt
+from .. import store
+from ..errors import EdgeTicketError
+from . import device, memory, stats
+
+FORMAT_VERSION = 1
+PROFILE_JSON = "profile.json"
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool) -> tuple[np.ndarray, str]:
+    shape = manifest["input"]["shape"][1:]
+    if random_inputs:
+        return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random"
+    x, _ = bundle_fmt.calibration_inputs(bundle_dir)
+    reps = -(-batch // len(x))
+    return np.concatenate([x] * reps)[:batch], "calibration"
+
+
+def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int = 1, threads: int | None = None,
+            random_inputs: bool = False, calibrate: bool = False, target: str | None = None,
+            out: str | Path | None = None, log=print) -> dict:
+    bundle_dir = Path(bundle_dir)
+    if runs < 1 or warmup < 0 or batch < 1:
+        raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
+    rss_before = memory.rss()
+    can_reset = memory.reset_peak()
+    t0 = time.perf_counter()
+    manifest = bundle_fmt.load(bundle_dir)  # sha256s verified
+    runner = bundle_fmt.runner(bundle_dir, manifest, providers=manifest["target"].get("providers"), threads=threads)
+    load_s = time.perf_counter() - t0
+    load_peak = memory.peak()
+    x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
+
+    log(f"profiling {bundle_dir.name}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
+        f"{source} inputs, {warmup} warm-up + {runs} timed runs")
+    for _ in range(warmup):
+        runner.run(x, with_counts=False)
+    memory.reset_peak()
+    times = []
+    step = max(1, runs // 10)
+    for i in range(runs):
+        t = time.perf_counter()
+        runner.run(x, with_counts=False)
+        times.append(time.perf_counter() - t)
+        if (i + 1) % step == 0:
+            log(f"  {i + 1}/{runs} runs, median so far {1000 * statistics.median(times):.2f} ms")
+    infer_peak = memory.peak()
+
+    # SNN statistics over the calibration inputs (or the random batch), same graph, counts fetched
+    xs, _ = (bundle_fmt.calibration_inputs(bundle_dir) if not random_inputs else (x, None))
+    counts: dict = {}
+    for s in range(0, len(xs), 64):
+        _, c = runner.run(xs[s:s + 64])
+        for k, v in c.items():
+            counts[k] = v if k not in counts else np.concatenate([counts[k], v], axis=1)
+    rates = stats.spike_rates(counts, manifest)
+    syn = stats.synops(counts, manifest)
+
+    budget = manifest["target"]["model_budget_bytes"]
+    measured_peak = max(load_peak, infer_peak)
+    result = {
+        "format_version": FORMAT_VERSION,
+        "kind": "profile",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "bundle": {"id": manifest["id"], "dir": str(bundle_dir), "arch": manifest["arch"], "layout": manifest["layout"],
+                   "timesteps": manifest["timesteps"], "target": manifest["target"]["name"],
+                   "weights": manifest["weights"]["format"]},
+        "device": {**device.facts(), "provider": runner.sess.get_providers()[0],
+                   "intra_op_threads": threads or "onnxruntime default"},
+        "settings": {"runs": runs, "warmup": warmup, "batch": batch, "inputs": source,
+                     "snn_stats_inputs": int(len(xs))},
+        "load": {"seconds": load_s, "rss_before_bytes": rss_before, "peak_rss_bytes": load_peak,
+                 "peak_resettable": can_reset},
+        "latency": {"p50_s": _pct(times, 50), "p90_s": _pct(times, 90), "p99_s": _pct(times, 99),
+                    "min_s": min(times), "mean_s": float(np.mean(times))},
+        "throughput_samples_per_s": batch / statistics.median(times),
+        "memory": {"peak_rss_load_bytes": load_peak, "peak_rss_inference_bytes": infer_peak,
+                   "peak_rss_bytes": measured_peak, "process_baseline_bytes": rss_before,
+                   "plan": manifest["memory_plan"], "plan_total_bytes": manifest["memory_plan"]["total_bytes"],
+                   "budget_bytes": budget, "fits": measured_peak <= budget,
+                   "verdict": "fits" if measured_peak <= budget else "over budget"},
+        "snn": {"spike_rates": rates, "synops": syn},
+    }
+    target_name = target or manifest["target"]["name"]
+    from ..calibration import newest_record
+
+    if calibrate:
+        result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, log)
+    rec = newest_record(target_name)
+    if rec is not None and _same_machine_kind(rec):
+        from ..targets import load_target
+        from .predict import predict_latency
+
+        pred = predict_latency(manifest, batch, load_target(target_name), rec)
+        result["prediction"] = {"latency_s": pred["latency_s"], "source": pred["source"],
+                                "measured_over_predicted": result["latency"]["p50_s"] / pred["latency_s"]}
+    path = Path(out) if out else bundle_dir / PROFILE_JSON
+    store.write_json(path, result)
+    result["profile_json"] = str(path)
+    return result
+
+
+def _same_machine_kind(rec: dict) -> bool:
+    return rec.get("device", {}).get("machine") in (None, platform.machine())
+
+
+def _calibrate(manifest, batch, baseline, result, target_name, log) -> dict:
+    from ..calibration import append_record
+    from ..targets import load_target
+    from . import calibrate
+
+    t = load_target(target_name)
+    if t.arch != platform.machine():
+        raise EdgeTicketError(f"this machine is {platform.machine()} but target '{t.name}' is {t.arch}: calibrate on "
+                              f"the target itself, or name this machine's target with --target (e.g. host)")
+    measured = {"latency_p50_s": result["latency"]["p50_s"], "peak_rss_bytes": result["memory"]["peak_rss_bytes"],
+                "batch": batch, "layout": manifest["layout"]}
+    rec = calibrate.run(manifest, batch, baseline, result["device"], t.name, measured, log)
+    path = append_record(t.name, rec)
+    log(f"calibration record appended to {path}")
+    return {"record_file": str(path), "record": rec}
