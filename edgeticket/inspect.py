@@ -35,6 +35,10 @@ def describe(m: dict) -> str:
         q = v["quantization"]
         lines.append(f"             {q['format']}: top-1 {q['accuracy']}% vs fp32 {q['accuracy_fp32']}%, agreement "
                      f"{q['prediction_agreement_with_fp32']:.1f}%")
+    if "prediction" in m:
+        pr = m["prediction"]
+        lines.append(f"  predicted  {1000 * pr['latency_s']:.3g} ms at batch {pr['batch']} on {m['target']['name']} "
+                     f"({pr['source']})")
     for warn in m.get("warnings", []):
         lines.append(f"  warning    {warn}")
     return "\n".join(lines)

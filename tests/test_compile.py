@@ -183,3 +183,12 @@ def test_compile_and_inspect_cli(ticket, tmp_path):
     m = json.loads(r.output)
     r2 = CliRunner().invoke(main, ["inspect", m["bundle_dir"]])
     assert r2.exit_code == 0 and "validation passed" in r2.output and "entropy floor" in r2.output
+
+
+def test_a_search_ticket_compiles_for_every_target(ticket, tmp_path):
+    from edgeticket.targets import available
+
+    for name in available():
+        m = api.compile_ticket(ticket, name, out=tmp_path, calib_n=8, log=lambda s: None)
+        assert m["validation"]["passed"] and m["target"]["name"] == name
+        assert m["prediction"]["latency_s"] > 0 and m["prediction"]["source"]

@@ -113,3 +113,35 @@ def test_batches_cover_the_epoch_and_shard_under_ddp():
 def test_unknown_dataset_lists_valid():
     with pytest.raises(EdgeTicketError, match="valid: digits, mnist, fashion-mnist"):
         get("imagenet")
+
+
+def test_svhn_mat_files(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 6), ("test", 3)):
+        savemat(tmp_path / f"{split}_32x32.mat", {"X": rng.randint(0, 255, (32, 32, 3, n)).astype(np.uint8),
+                                                  "y": np.array([[10], [1], [2], [3], [4], [5]][:n])})
+    ds = load(DataHparams(dataset="svhn", data_dir=str(tmp_path)))
+    assert ds.x_train.shape == (6, 3, 32, 32) and int(ds.y_train[0]) == 0  # label 10 is digit 0
+    assert ds.crop and not ds.flip  # digits are not flipped
+
+
+def test_tiny_imagenet_folder(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "tiny-imagenet-200"
+    wnids = ["n01", "n02"]
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("\n".join(wnids))
+    lines = []
+    for i, w in enumerate(wnids):
+        d = root / "train" / w / "images"
+        d.mkdir(parents=True)
+        for j in range(2):
+            Image.fromarray(np.full((64, 64, 3), 40 * i + j, np.uint8)).save(d / f"{w}_{j}.JPEG")
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(root / "val" / "images" / f"val_{i}.JPEG")
+        lines.append(f"val_{i}.JPEG\t{w}\t0\t0\t64\t64")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines))
+    ds = load(DataHparams(dataset="tiny-imagenet", data_dir=str(tmp_path)))
+    assert ds.x_train.shape == (4, 3, 64, 64) and ds.num_classes == 2 and list(ds.y_test.tolist()) == [0, 1]

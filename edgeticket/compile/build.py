@@ -268,6 +268,14 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": _versions(),
     }
+    from ..profile.predict import predict_latency
+
+    pred = predict_latency(manifest, settings.batch, target, rec)
+    manifest["prediction"] = {"latency_s": pred["latency_s"], "batch": settings.batch, "source": pred["source"],
+                              "calibrated": pred["calibrated"]}
+    if not pred["calibrated"]:
+        log(f"note: no calibration record for {target.name}: latency predicted from its datasheet roofline "
+            f"({1000 * pred['latency_s']:.3g} ms, an optimistic lower bound)")
     Path(out).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     try:
