@@ -232,5 +232,29 @@ def check_cmd(bundle_dir, target_name):
         raise SystemExit(1)
 
 
+@main.command("experiment")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Folder of experiment folders (default: the config's experiment.out, else runs/experiments).")
+@click.option("--data-dir", default=None, help="Dataset folder for every search of the config.")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
+@click.option("--dry-run", is_flag=True, help="Validate the config and list the searches without running them.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the experiment index (and summaries) as JSON.")
+def experiment_cmd(config, out, data_dir, device, dry_run, quiet, as_json):
+    """Run the searches of a TOML experiment config in order; rerunning resumes where it stopped."""
+    from .experiment import run
+
+    res = run(config, out=out, device=device, quiet=quiet, data_dir=data_dir, dry_run=dry_run,
+              log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+    else:
+        for e in res["entries"]:
+            fin = (e.get("summary") or {}).get("final_ticket")
+            tail = f"final {fin['sparsity']:.2f}% sparsity, {fin['final_acc']:.2f}% top-1" if fin else "(dry run)"
+            click.echo(f"{e['label']:12s} seed {e['seed']}  {e['run_dir']}  {tail}")
+
+
 if __name__ == "__main__":
     main()
