@@ -256,5 +256,18 @@ def experiment_cmd(config, out, data_dir, device, dry_run, quiet, as_json):
             click.echo(f"{e['label']:12s} seed {e['seed']}  {e['run_dir']}  {tail}")
 
 
+@main.command("report")
+@click.argument("experiment_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", default="docs/results.md", show_default=True, type=click.Path(dir_okay=False),
+              help="Markdown file to write (PNG plots go beside it).")
+def report_cmd(experiment_dirs, out):
+    """Generate the results report (markdown + plots) from finished experiment folders."""
+    from .results import render
+
+    command = "edgeticket report " + " ".join(experiment_dirs) + f" --out {out}"
+    render(list(experiment_dirs), out, command)
+    click.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()

@@ -47,3 +47,22 @@ def test_bad_config_entry_is_named(tmp_path):
     r = CliRunner().invoke(main, ["experiment", str(cfg), "--dry-run"])
     assert r.exit_code == 1 and "[[search]] 'broken': unknown architecture 'vgg99'" in r.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_report_is_generated_from_the_folders(tmp_path):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(CONFIG.replace('method = "imp"', 'method = "imp"\ncontrols = "random-reinit"')
+                   + '\n[[search]]\nlabel = "imp+et"\nmethod = "imp"\nearly_time = true\net_threshold = 1.0\n')
+    r = CliRunner().invoke(main, ["experiment", str(cfg), "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "docs" / "results.md"
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "out" / "t"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    for needle in ("| imp | 2 |", "| imp+et | 2 |", "within 1 point of dense", "Ticket minus random-reinit",
+                   "imp+et/imp: wall", "Early-Time chose T'=2", "edgeticket report"):
+        assert needle in text, needle
+    assert (tmp_path / "docs" / "t-accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "docs" / "t-cost.png").is_file()
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
+    assert r.exit_code == 1 and "experiment index not found" in r.output
