@@ -49,7 +49,8 @@ class CompileSettings:
             raise EdgeTicketError("--batch and --calib-n must be >= 1")
 
 
-def calibration_data(info: dict, n: int, calib_data: str | None) -> tuple[np.ndarray, np.ndarray]:
+def calibration_data(info: dict, n: int, calib_data: str | None,
+                     data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """N inputs (normalised like the ticket's training data) with labels: from --calib-data (an .npz with x
     [N, C, H, W] normalised float32 and optionally y) or the first N test images of the ticket's dataset."""
     shape = tuple(info["dataset"]["input_shape"])
@@ -68,11 +69,15 @@ def calibration_data(info: dict, n: int, calib_data: str | None) -> tuple[np.nda
     from ..hparams import SearchConfig
 
     dhp = SearchConfig.from_dict(info["hparams"]).data
+    if data_dir is not None:
+        import dataclasses
+
+        dhp = dataclasses.replace(dhp, data_dir=data_dir)
     try:
         ds = data.load(dhp)
     except EdgeTicketError as e:
-        raise EdgeTicketError(f"validation inputs: the ticket's dataset cannot be loaded ({e}); pass --calib-data "
-                              "an .npz with x (and y)") from None
+        raise EdgeTicketError(f"validation inputs: the ticket's dataset cannot be loaded ({e}); pass --data-dir "
+                              "where it is now, or --calib-data an .npz with x (and y)") from None
     return ds.x_test[:n].numpy(), ds.y_test[:n].numpy()
 
 
@@ -147,7 +152,7 @@ def resolve_ticket_dir(path: str | Path, log=print) -> Path:
 
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
                    settings: CompileSettings = CompileSettings(), calib_data: str | None = None,
-                   force: bool = False, log=print, name: str | None = None) -> dict:
+                   force: bool = False, log=print, name: str | None = None, data_dir: str | None = None) -> dict:
     from ..search import ticket as ticket_mod
     from ..runtime import OnnxRunner, make_session
 
@@ -195,7 +200,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         log("warning: " + msg)
 
     # spike-exact validation against the PyTorch deploy network with the bundle's exact weights
-    x, y = calibration_data(info, settings.calib_n, calib_data)
+    x, y = calibration_data(info, settings.calib_n, calib_data, data_dir)
     runner = OnnxRunner(make_session(data), layout, int(info["timesteps"]["deploy"]))
     ref = _reference(deploy, prunable, settings.weights)
     result = validate(model, ref, runner, x, y, int(info["timesteps"]["deploy"]), layout)
