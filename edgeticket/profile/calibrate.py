@@ -12,7 +12,22 @@ import numpy as np
 
 from . import memory
 
-STANDARD_CONVS = [(5, 32, 64, 16), (5, 64, 64, 16), (5, 64, 128, 8), (5, 128, 128, 8), (5, 128, 256, 4)]
+STANDARD_CONVS = [(5, 16, 32, 4), (5, 32, 32, 8), (5, 32, 64, 16), (5, 64, 64, 16), (5, 64, 128, 8), (5, 128, 128, 8),
+                  (5, 128, 256, 4), (20, 64, 64, 16)]
+
+
+def fit_rate_and_fixed(samples: list[tuple[float, float]], call_overhead_s: float = 0.0) -> tuple[float, float]:
+    """Fit t - call_overhead = flops / rate + fixed over (flops, seconds) samples of single-conv sessions, in
+    relative error (each row weighted by 1/t, so small maps count as much as large ones). Returns
+    (GFLOP/s, fixed seconds per conv); a negative intercept is clamped to 0 and the rate refitted."""
+    f = np.array([s[0] for s in samples], float)
+    t = np.maximum(np.array([s[1] for s in samples], float) - call_overhead_s, 1e-9)
+    w = 1.0 / t
+    A = np.stack([f * w, w], 1)
+    (a, b), *_ = np.linalg.lstsq(A, np.ones_like(t), rcond=None)
+    if b < 0 or a <= 0:
+        a, b = float(np.median(t / f)), 0.0
+    return 1.0 / a / 1e9, float(b)
 
 
 def _session(graph_nodes, inputs, outputs, inits):
@@ -36,7 +51,8 @@ def _median_time(fn, reps: int) -> float:
     return statistics.median(ts)
 
 
-def conv_gflops(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> float:
+def conv_time(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> tuple[float, float]:
+    """(FLOPs, median seconds) of one 3x3 conv through onnxruntime."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -46,7 +62,7 @@ def conv_gflops(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> float:
                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, cout, hw, hw])], [w])
     x = (np.random.RandomState(1).rand(n, cin, hw, hw) < 0.2).astype(np.float32)
     t = _median_time(lambda: s.run(None, {"x": x}), reps)
-    return 2 * n * cout * hw * hw * cin * 9 / t / 1e9
+    return 2 * n * cout * hw * hw * cin * 9, t
 
 
 def gemm_gflops(m: int = 64, k: int = 512, n: int = 512, reps: int = 20) -> float:
@@ -92,17 +108,21 @@ def run(manifest: dict, batch: int, runtime_overhead_bytes: int, device_facts: d
             n = batch * (1 if L["input"] == "image" else T)
             shapes.append((n, L["in_shape"][0], L["out_shape"][0], L["in_shape"][1]))
     log("calibrating: conv throughput ...")
-    bundle_convs = {f"{n}x{ci}x{co}x{hw}": conv_gflops(n, ci, co, hw) for n, ci, co, hw in sorted(set(shapes))[:8]}
-    standard = {f"{n}x{ci}x{co}x{hw}": conv_gflops(n, ci, co, hw) for n, ci, co, hw in STANDARD_CONVS}
+    bundle_convs = {f"{n}x{ci}x{co}x{hw}": conv_time(n, ci, co, hw) for n, ci, co, hw in sorted(set(shapes))[:8]}
+    standard = {f"{n}x{ci}x{co}x{hw}": conv_time(n, ci, co, hw) for n, ci, co, hw in STANDARD_CONVS}
     log("calibrating: gemm, memory bandwidth, overheads ...")
     node_s, call_s = overheads()
+    rate, fixed = fit_rate_and_fixed(list(standard.values()) + list(bundle_convs.values()), call_s)
     rec = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "target": target,
         "device": device_facts,
-        "conv_gflops": statistics.median(list(standard.values()) + list(bundle_convs.values())),
-        "conv_gflops_by_shape": {"standard": standard, "bundle": bundle_convs,
-                                 "shape_key": "N x Cin x Cout x HW (3x3, pad 1)"},
+        "conv_gflops": rate,
+        "conv_fixed_s": fixed,
+        "conv_samples": {"standard": {k: {"flops": f, "seconds": t} for k, (f, t) in standard.items()},
+                         "bundle": {k: {"flops": f, "seconds": t} for k, (f, t) in bundle_convs.items()},
+                         "shape_key": "N x Cin x Cout x HW (3x3, pad 1)",
+                         "model": "seconds = flops / (conv_gflops * 1e9) + conv_fixed_s"},
         "gemm_gflops": gemm_gflops(),
         "gbytes_per_s": bandwidth_gbytes_per_s(),
         "node_overhead_s": node_s,

@@ -1,6 +1,7 @@
 """Latency and memory prediction for a bundle on a target without the device.
 
-latency = conv FLOPs / conv GFLOP/s + gemm FLOPs / gemm GFLOP/s + LIF elementwise bytes / memory bandwidth
+latency = conv FLOPs / conv GFLOP/s + conv executions x fixed cost per conv (fitted: small maps are dominated by it)
+        + gemm FLOPs / gemm GFLOP/s + LIF elementwise bytes / memory bandwidth
         + executed graph nodes x per-node overhead + calls x per-call overhead
 onnxruntime runs the dense kernels, so FLOPs are the dense ones. With a calibration record of the target the
 rates and overheads are the measured ones; without, the target file's datasheet roofline (peak GFLOP/s and
@@ -14,6 +15,10 @@ import numpy as np
 LIF_BYTES_PER_NEURON_STEP = 64  # ~8 elementwise ops (sub, div, add, ge, cast, sub, mul, count) x 8 bytes moved
 
 
+def calls_of(manifest: dict) -> int:
+    return int(manifest["timesteps"]) if manifest["layout"] == "streaming" else 1
+
+
 def workload(manifest: dict, batch: int) -> dict:
     T = int(manifest["timesteps"])
     conv = sum(2 * L["macs_per_sample_dense"] for L in manifest["layers"] if L["kind"] == "conv") * batch
@@ -22,23 +27,25 @@ def workload(manifest: dict, batch: int) -> dict:
     graph = manifest["graph"]
     executed = graph["nodes"] - graph["op_types"].get("Constant", 0)
     calls = T if manifest["layout"] == "streaming" else 1
-    return {"conv_flops": conv, "gemm_flops": gemm, "lif_bytes": neurons * T * batch * LIF_BYTES_PER_NEURON_STEP,
+    convs = sum(1 for L in manifest["layers"] if L["kind"] == "conv") * calls_of(manifest)
+    return {"conv_flops": conv, "conv_executions": convs, "gemm_flops": gemm, "lif_bytes": neurons * T * batch * LIF_BYTES_PER_NEURON_STEP,
             "nodes": executed * calls, "calls": calls}
 
 
 def predict_latency(manifest: dict, batch: int, target, record: dict | None) -> dict:
     w = workload(manifest, batch)
     if record:
-        rates = {"conv_gflops": record["conv_gflops"], "gemm_gflops": record["gemm_gflops"],
+        rates = {"conv_gflops": record["conv_gflops"], "conv_fixed_s": record.get("conv_fixed_s", 0.0),
+                 "gemm_gflops": record["gemm_gflops"],
                  "gbytes_per_s": record["gbytes_per_s"], "node_overhead_s": record["node_overhead_s"],
                  "call_overhead_s": record["call_overhead_s"]}
         source = f"calibration record of {record.get('target')} from {record.get('date')}"
     else:
-        rates = {"conv_gflops": target.peak_gflops, "gemm_gflops": target.peak_gflops,
+        rates = {"conv_gflops": target.peak_gflops, "conv_fixed_s": 0.0, "gemm_gflops": target.peak_gflops,
                  "gbytes_per_s": target.mem_gbytes_per_s, "node_overhead_s": 0.0, "call_overhead_s": 0.0}
         source = (f"datasheet roofline of {target.name} (no calibration record: an optimistic lower bound; run "
                   f"`edgeticket profile BUNDLE --calibrate` on the device)")
-    parts = {"conv_s": w["conv_flops"] / (rates["conv_gflops"] * 1e9),
+    parts = {"conv_s": w["conv_flops"] / (rates["conv_gflops"] * 1e9) + w["conv_executions"] * rates["conv_fixed_s"],
              "gemm_s": w["gemm_flops"] / (rates["gemm_gflops"] * 1e9),
              "lif_s": w["lif_bytes"] / (rates["gbytes_per_s"] * 1e9),
              "nodes_s": w["nodes"] * rates["node_overhead_s"],
