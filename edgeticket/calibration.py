@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -40,5 +39,3 @@ def append_record(target: str, record: dict, directory: Path | None = None) -> P
     recs.append(record)
     return store.write_json(p, {"format_version": FORMAT_VERSION, "target": target, "records": recs})
 
-
-__all__ = ["append_record", "calibration_dir", "json", "newest_record", "records"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import onnx
 import torch
 from onnx import helper, numpy_helper
 

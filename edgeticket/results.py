@@ -165,7 +165,7 @@ def render(exp_dirs: list[str | Path], out: str | Path, command: str) -> str:
                             "of sparsity.") if w is not None else "- No pruned level stays within 1 point of dense.")
             if imp["gaps_vs_reinit"]:
                 g = imp["gaps_vs_reinit"]
-                lines.append(f"- Ticket minus random-reinit: " + ", ".join(f"{imp['levels'][k]['sparsity']:.1f}%: {v:+.2f}"
+                lines.append("- Ticket minus random-reinit: " + ", ".join(f"{imp['levels'][k]['sparsity']:.1f}%: {v:+.2f}"
                                                                            for k, v in g.items()) + " points.")
         for key, paper in (("imp+et/imp", PAPER["et_cost_ratio"]), ("eb+et/eb", PAPER["et_cost_ratio"])):
             if key in res:

@@ -31,7 +31,6 @@ def fit_rate_and_fixed(samples: list[tuple[float, float]], call_overhead_s: floa
 
 
 def _session(graph_nodes, inputs, outputs, inits):
-    import onnx
     from onnx import helper
 
     from ..runtime import make_session
@@ -53,7 +52,6 @@ def _median_time(fn, reps: int) -> float:
 
 def conv_time(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> tuple[float, float]:
     """(FLOPs, median seconds) of one 3x3 conv through onnxruntime."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.random.RandomState(0).randn(cout, cin, 3, 3).astype(np.float32) * 0.1, "w")

@@ -3,7 +3,6 @@ lets a process reset (write 5 to /proc/self/clear_refs) so load and inference pe
 
 from __future__ import annotations
 
-import os
 import resource
 
 
@@ -38,5 +37,3 @@ def reset_peak() -> bool:
     except OSError:
         return False
 
-
-__all__ = ["os", "peak", "reset_peak", "rss"]

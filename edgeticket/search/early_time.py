@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..data import batches
 from ..data.dataset import epoch_generator
 
 
@@ -52,5 +51,3 @@ def check(model: torch.nn.Module, ctx, batch_size: int = 128) -> dict:
             "normalised_kl": {str(k): v for k, v in norm.items()}, "chosen": chosen, "reason": why,
             "batch": int(len(order))}
 
-
-__all__ = ["batches", "check", "choose", "kl_scores"]

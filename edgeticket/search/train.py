@@ -10,7 +10,6 @@ ends with the same weights (and masks) as an uninterrupted one.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,13 +92,13 @@ class TrainResult:
     stopped_epoch: int
 
 
-# A callback: (model, EpochState) -> None, run after each epoch's step on the main process and replicated state.
+# A callback: (model, EpochState) -> None, run after each epoch (evaluation done) on every process.
 Callback = Callable[[torch.nn.Module, EpochState], None]
 
 
 def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional[Mask], start_epoch: int,
           timesteps: Callable[[int, dict], int], run_key: tuple[int, ...], label: str,
-          before_epoch: Optional[Callback] = None, after_epoch: Optional[Callback] = None) -> TrainResult:
+          after_epoch: Optional[Callback] = None) -> TrainResult:
     """Train `model` (already holding its starting weights) for epochs [start_epoch, epochs).
 
     timesteps(epoch, extra) -> T of that epoch (the Early-Time policy can change it via `extra`).
@@ -125,8 +124,6 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
     while epoch < thp.epochs:
         t0 = time.perf_counter()
         es = EpochState(epoch, timesteps(epoch, state["extra"]), state["extra"])
-        if before_epoch is not None:
-            before_epoch(model, es)
         model.timesteps = es.timesteps
         for g in optimizer.param_groups:
             g["lr"] = lr_at(epoch, thp)
@@ -183,6 +180,3 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
 def clear_checkpoint(ticket_dir: Path) -> None:
     (Path(ticket_dir) / paths.CHECKPOINT).unlink(missing_ok=True)
 
-
-def isatty() -> bool:
-    return sys.stderr.isatty()
