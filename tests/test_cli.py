@@ -15,7 +15,7 @@ from conftest import cli_args, tiny_cfg
 def test_search_end_to_end_json(tmp_path):
     r = CliRunner().invoke(main, ["search", *cli_args(rounds=1), "--out", str(tmp_path), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
-    summary = json.loads(r.output)
+    summary = json.loads(r.stdout)
     assert [row["level"] for row in summary["levels"]] == [0, 1]
     assert summary["final_ticket"]["sparsity"] == pytest.approx(25.0, abs=0.1)
     assert (tmp_path / tiny_cfg(rounds=1).hashname() / "level_1" / paths.TICKET_JSON).is_file()

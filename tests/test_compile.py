@@ -94,9 +94,10 @@ def test_over_budget_is_refused_with_numbers_and_forced_with_a_warning(ticket, t
 
 
 def test_refusal_names_what_would_fit(ticket, tmp_path):
-    # a budget between the streaming and the time-folded plans at batch 256
-    a = api.compile_ticket(ticket, "host", out=tmp_path, layout="time-folded", batch=256, log=lambda s: None)
-    b = api.compile_ticket(ticket, "host", out=tmp_path, layout="streaming", batch=256, log=lambda s: None)
+    # a budget between the streaming and the time-folded plans at batch 256, planned for the same target file
+    roomy = budget_target(tmp_path, 2**32)
+    a = api.compile_ticket(ticket, str(roomy), out=tmp_path, layout="time-folded", batch=256, log=lambda s: None)
+    b = api.compile_ticket(ticket, str(roomy), out=tmp_path, layout="streaming", batch=256, log=lambda s: None)
     lo, hi = b["memory_plan"]["total_bytes"], a["memory_plan"]["total_bytes"]
     assert lo < hi
     tgt = budget_target(tmp_path, (lo + hi) // 2)
@@ -167,7 +168,7 @@ def test_packed_fp32_is_within_1_1x_of_entropy_floor_at_97_percent():
 def test_targets_list_and_errors(tmp_path):
     r = CliRunner().invoke(main, ["targets", "--json"])
     assert r.exit_code == 0
-    names = {t["name"] for t in json.loads(r.output)}
+    names = {t["name"] for t in json.loads(r.stdout)}
     assert names == {"rpi4", "rpi5", "rpi-zero-2w", "jetson-nano", "jetson-orin-nano", "arm-cortex-a53", "host"}
     bad = budget_target(tmp_path, 1000).read_text().replace("ram_bytes = 4294967296", 'ram_bytes = "lots"')
     (tmp_path / "small.toml").write_text(bad)
@@ -180,7 +181,7 @@ def test_targets_list_and_errors(tmp_path):
 def test_compile_and_inspect_cli(ticket, tmp_path):
     r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "rpi4", "--out", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
-    m = json.loads(r.output)
+    m = json.loads(r.stdout)  # notes go to stderr
     r2 = CliRunner().invoke(main, ["inspect", m["bundle_dir"]])
     assert r2.exit_code == 0 and "validation passed" in r2.output and "entropy floor" in r2.output
 

@@ -30,7 +30,7 @@ def test_experiment_runs_every_search_and_seed_and_resumes(tmp_path):
     cfg.write_text(CONFIG)
     r = CliRunner().invoke(main, ["experiment", str(cfg), "--out", str(tmp_path / "out"), "--quiet", "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.output[r.output.index("{"):])
+    res = json.loads(r.stdout)
     assert [(e["label"], e["seed"]) for e in res["entries"]] == [("imp", 0), ("imp", 1)]
     index = json.loads((tmp_path / "out" / "t" / "experiment.json").read_text())
     assert len(index["runs"]) == 2 and index["runs"][0]["run_dir"] != index["runs"][1]["run_dir"]

@@ -53,7 +53,7 @@ def test_calibrate_writes_a_record_that_predict_reads(bundles, calib_dir):
     assert newest_record("host") is None
     r = CliRunner().invoke(main, ["predict", bundles["time-folded"], "--target", "host", "--json"])
     assert r.exit_code == 0 and "no calibration record for host" in r.output
-    fallback = json.loads(r.output[r.output.index("{"):])
+    fallback = json.loads(r.stdout)
     assert not fallback["latency"]["calibrated"] and "datasheet roofline" in fallback["latency"]["source"]
     res = profile(bundles["time-folded"], runs=5, warmup=1, calibrate=True, target="host", log=lambda s: None)
     rec = newest_record("host")
@@ -61,7 +61,7 @@ def test_calibrate_writes_a_record_that_predict_reads(bundles, calib_dir):
     assert json.loads((calib_dir / "host.json").read_text())["records"][-1]["date"] == rec["date"]
     assert "prediction" in res and res["prediction"]["measured_over_predicted"] > 0
     r = CliRunner().invoke(main, ["predict", bundles["streaming"], "--target", "host", "--json"])
-    pred = json.loads(r.output)
+    pred = json.loads(r.stdout)
     assert pred["latency"]["calibrated"] and pred["memory"]["runtime_overhead_bytes"] == rec["runtime_overhead_bytes"]
 
 
