@@ -131,7 +131,12 @@ def _calibrate(manifest, batch, baseline, result, target_name, log) -> dict:
                               f"the target itself, or name this machine's target with --target (e.g. host)")
     measured = {"latency_p50_s": result["latency"]["p50_s"], "peak_rss_bytes": result["memory"]["peak_rss_bytes"],
                 "batch": batch, "layout": manifest["layout"]}
-    rec = calibrate.run(manifest, batch, baseline, result["device"], t.name, measured, log)
+    # the runtime's fixed cost is what the measured peak holds beyond the plan's model-dependent parts
+    # (process + numpy + onnxruntime + its session arena and threads); never less than the pre-load baseline
+    plan = manifest["memory_plan"]
+    model_part = plan["total_bytes"] - plan["runtime_overhead_bytes"]
+    overhead = max(baseline, result["memory"]["peak_rss_bytes"] - model_part)
+    rec = calibrate.run(manifest, batch, overhead, result["device"], t.name, measured, log)
     path = append_record(t.name, rec)
     log(f"calibration record appended to {path}")
     return {"record_file": str(path), "record": rec}
