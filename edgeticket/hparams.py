@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -213,10 +214,8 @@ def iter_fields():
 
 
 def field_type(f: dataclasses.Field) -> Any:
-    """The Python type of a field (unwrapping Optional)."""
-    ann = f.type if not isinstance(f.type, str) else f.type
-    text = str(ann)
-    for t in ("bool", "int", "float", "str"):
-        if t in text:
-            return {"bool": bool, "int": int, "float": float, "str": str}[t]
-    return str
+    """The Python type of a setting, Optional[...] unwrapped (annotations are strings here: resolve them)."""
+    owner = next(klass for klass in SECTIONS.values() if f in fields(klass))
+    t = typing.get_type_hints(owner)[f.name]
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    return args[0] if typing.get_origin(t) is typing.Union and len(args) == 1 else t
