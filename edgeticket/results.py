@@ -158,11 +158,17 @@ def render(exp_dirs: list[str | Path], out: str | Path, command: str) -> str:
                              f"{f'{gap:+.2f}' if gap is not None else '-'} |")
             lines.append("")
             w = imp["max_sparsity_within_1pt"]
-            lines.append(f"- The IMP ticket stays within 1 point of dense ({imp['dense_acc']:.2f}%) up to "
-                         f"{w:.2f}% sparsity (paper: ~{PAPER['max_sparsity_within_1pt']:.0f}%)"
-                         + ("." if w is not None and w >= PAPER["max_sparsity_within_1pt"] - 1 else
-                            f": lower than the paper here, by {PAPER['max_sparsity_within_1pt'] - (w or 0):.1f} points "
-                            "of sparsity.") if w is not None else "- No pruned level stays within 1 point of dense.")
+            top = max(lv["sparsity"] for lv in imp["levels"].values())
+            paper = PAPER["max_sparsity_within_1pt"]
+            if w is None:
+                lines.append("- No pruned level stays within 1 point of dense.")
+            elif w >= top and top < paper - 1:
+                lines.append(f"- The IMP ticket stays within 1 point of dense ({imp['dense_acc']:.2f}%) at every level run; "
+                             f"the sparsest was {top:.2f}% (the paper reaches ~{paper:.0f}%: run more rounds to compare).")
+            else:
+                lines.append(f"- The IMP ticket stays within 1 point of dense ({imp['dense_acc']:.2f}%) up to {w:.2f}% "
+                             f"sparsity (paper: ~{paper:.0f}%)" + ("." if w >= paper - 1 else
+                                                                   f": {paper - w:.1f} points of sparsity short of the paper."))
             if imp["gaps_vs_reinit"]:
                 g = imp["gaps_vs_reinit"]
                 lines.append("- Ticket minus random-reinit: " + ", ".join(f"{imp['levels'][k]['sparsity']:.1f}%: {v:+.2f}"
