@@ -80,11 +80,9 @@ def test_rerun_skips_finished_levels(imp_run):
     cfg, out, summary = imp_run
     run_dir = out / cfg.hashname()
     stamp = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")}
-    t0 = time.perf_counter()
     again = api.search(cfg, out=out, device="cpu", quiet=True)
-    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")} == stamp
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")} == stamp  # nothing was retrained
     assert again["levels"] == summary["levels"]
-    assert time.perf_counter() - t0 < 60  # sanity only: a rerun that retrained would also fail the mtime check
 
 
 def test_early_time_composes_with_imp(tmp_path):
