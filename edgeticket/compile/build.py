@@ -205,12 +205,9 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     ref = _reference(deploy, prunable, settings.weights)
     result = validate(model, ref, runner, x, y, int(info["timesteps"]["deploy"]), layout)
     if settings.weights != "fp32":
-        fp32_runner = runner
-        if settings.weights == "int8" or settings.weights == "fp16":
-            fdeploy = to_deploy(model)
-            fproto, _ = _build(fdeploy, layout, info, prunable,
-                               CompileSettings(layout, "fp32", "packed", settings.batch, settings.calib_n), opset)
-            fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]))
+        fproto, _ = _build(to_deploy(model), layout, info, prunable,
+                           CompileSettings(layout, "fp32", "packed", settings.batch, settings.calib_n), opset)
+        fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]))
         fl, _ = fp32_runner.run(x, with_counts=False)
         ql, _ = runner.run(x, with_counts=False)
         has_labels = bool((y >= 0).all())
@@ -258,11 +255,11 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
                     "spikes": "spikes__<layer>: counts per timestep per sample"},
         "lif": {"tau": float(info["hparams"]["model"]["tau"]), "v_threshold": float(info["hparams"]["model"]["v_threshold"]),
                 "layers": runner.layers,
-                "state_shapes": [list(s) for s in state_shapes(to_deploy(model), tuple(info["dataset"]["input_shape"]))]},
+                "state_shapes": [list(s) for s in state_shapes(deploy, tuple(info["dataset"]["input_shape"]))]},
         "weights": {"format": settings.weights, "storage": settings.storage,
                     **{k: v for k, v in storage.items() if k != "graph"}},
         "graph": storage["graph"],
-        "layers": layer_table(to_deploy(model), tuple(info["dataset"]["input_shape"]), int(info["timesteps"]["deploy"])),
+        "layers": layer_table(deploy, tuple(info["dataset"]["input_shape"]), int(info["timesteps"]["deploy"])),
         "opset": opset,
         "memory_plan": mplan,
         "budget_check": {"fits": mplan["fits"], "total_bytes": mplan["total_bytes"],
