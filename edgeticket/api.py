@@ -31,13 +31,13 @@ def load_ticket(ticket_dir: str | Path, verify: bool = True):
 def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundles", layout: str = "auto",
                    weights: str = "fp32", storage: str = "packed", batch: int = 1, calib_data: str | None = None,
                    calib_n: int = 64, opset: int | None = None, force: bool = False, log=print,
-                   name: str | None = None, data_dir: str | None = None) -> dict:
+                   name: str | None = None, data_dir: str | None = None, backend: str = "auto") -> dict:
     """Compile a ticket folder (or a run folder: its final ticket) into a bundle for a target; returns the
     manifest (bundle_dir added). `name` overrides the bundle folder name (default <target>_<arch>_<id>)."""
     from .compile.build import CompileSettings
     from .compile.build import compile_ticket as build
 
     settings = CompileSettings(layout=layout, weights=weights, storage=storage, batch=batch, calib_n=calib_n,
-                               opset=opset)
+                               opset=opset, backend=backend)
     return build(ticket_dir, target, out=out, settings=settings, calib_data=calib_data, force=force, log=log, name=name,
                  data_dir=data_dir)

@@ -112,17 +112,22 @@ def search(device, out, resume_dir, as_json, quiet, **given):
 @click.option("--data-dir", default=None, help="Where the ticket's dataset is now (if it moved since the search).")
 @click.option("--calib-n", default=64, show_default=True, type=int, help="Number of validation inputs.")
 @click.option("--opset", default=None, type=int, help="ONNX opset (default: min(17, the target's max_opset)).")
+@click.option("--backend", default="auto", show_default=True,
+              help="What the bundle carries beside model.onnx: auto (onnxruntime + the sparse event-driven backend "
+                   "where the net is supported), both (onnxruntime + tvm), all, or a comma list of onnxruntime, "
+                   "sparse, tvm.")
 @click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
 @click.option("--name", default=None, help="Bundle folder name inside --out (default: <target>_<arch>_<id>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, calib_data, data_dir, calib_n, opset, force,
-                name, as_json):
+def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, calib_data, data_dir, calib_n, opset, backend,
+                force, name, as_json):
     """Turn a ticket folder (or a run folder: its final ticket) into a validated, time-unrolled ONNX bundle."""
     from . import api
 
     manifest = api.compile_ticket(ticket, target_name, out=out, layout=layout, weights=weights, storage=storage,
                                   batch=batch, calib_data=calib_data, calib_n=calib_n, opset=opset, force=force,
-                                  log=lambda m: click.echo(m, err=True), name=name, data_dir=data_dir)
+                                  log=lambda m: click.echo(m, err=True), name=name, data_dir=data_dir,
+                                  backend=backend)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     else:

@@ -39,6 +39,26 @@ def describe(m: dict) -> str:
         pr = m["prediction"]
         lines.append(f"  predicted  {1000 * pr['latency_s']:.3g} ms at batch {pr['batch']} on {m['target']['name']} "
                      f"({pr['source']})")
+    b = m.get("backends", {})
+    sp = b.get("sparse")
+    if sp and sp.get("built"):
+        mem, val = sp["memory"], sp["validation"]
+        emu = sp.get("emulated_check")
+        lines.append(f"  sparse     {_mib(mem['weights_resident_bytes'])} resident ({mem['resident_over_packed']}x the packed "
+                     f"ONNX weights), spikes equal to onnxruntime on {val['inputs']} inputs: {val['spikes_equal']}"
+                     + (f"; {emu['emulator']} run of the {sp['library']['arch']} build: spikes equal" if emu and emu.get("ran")
+                        else ""))
+    elif sp:
+        lines.append(f"  sparse     not built: {sp.get('reason')}")
+    tv = b.get("tvm")
+    if tv and tv.get("built"):
+        lines.append(f"  tvm        {tv['library']} for {tv['target_desc']}"
+                     + (f"; host build spikes equal to onnxruntime on {tv['validation']['inputs']} inputs"
+                        if tv.get("validation") else ""))
+    elif tv:
+        lines.append(f"  tvm        not built: {tv.get('reason')}")
+    if "default" in b:
+        lines.append(f"  backend    default {b['default']}: {b.get('reason', '')}")
     for warn in m.get("warnings", []):
         lines.append(f"  warning    {warn}")
     return "\n".join(lines)

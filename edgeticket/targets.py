@@ -38,6 +38,8 @@ class Target:
     tvm_target: Any
     tvm_host: Any
     cross_compiler: str | None
+    native_cc: str | None
+    native_cflags: tuple[str, ...]
     path: Path
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
@@ -91,7 +93,9 @@ def load_target_file(path: Path) -> Target:
         mem_gbytes_per_s=_get(raw, "compute.mem_gbytes_per_s", float, path, positive=True),
         max_opset=_get(raw, "onnx.max_opset", int, path, positive=True), providers=tuple(providers),
         tvm_target=tvm_target, tvm_host=(raw.get("tvm") or {}).get("host"),
-        cross_compiler=(raw.get("tvm") or {}).get("cross_compiler"), path=path, raw=raw)
+        cross_compiler=(raw.get("tvm") or {}).get("cross_compiler"),
+        native_cc=_get(raw, "native.cc", str, path, optional=True),
+        native_cflags=tuple(_get(raw, "native.cflags", list, path, optional=True) or ()), path=path, raw=raw)
 
 
 def available(directory: Path | None = None) -> list[str]:

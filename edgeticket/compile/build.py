@@ -35,6 +35,7 @@ class CompileSettings:
     batch: int = 1  # batch size the memory plan is made for (the graph accepts any batch)
     calib_n: int = 64
     opset: int | None = None  # default: min(17, target's max_opset)
+    backend: str = "auto"  # auto | both | all | comma list of onnxruntime, sparse, tvm (compile.backends)
 
     def check(self) -> None:
         if self.layout not in ("auto", *LAYOUTS):
@@ -47,6 +48,9 @@ class CompileSettings:
             raise EdgeTicketError("--storage dense stores fp32 only; use --storage packed for fp16/int8")
         if self.batch < 1 or self.calib_n < 1:
             raise EdgeTicketError("--batch and --calib-n must be >= 1")
+        from .backends import parse
+
+        parse(self.backend)
 
 
 def calibration_data(info: dict, n: int, calib_data: str | None,
@@ -234,6 +238,60 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     if "/" in name or name.startswith("."):
         raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name
+    Path(out).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    try:
+        return _finish(tmp, final, log, settings=settings, deploy=deploy, info=info, target=target, x=x, y=y,
+                       runner=runner, layout=layout, storage=storage, mplan=mplan, result=result, warnings=warnings,
+                       ticket_dir=ticket_dir, ticket_sha=ticket_sha, bid=bid, opset=opset, rec=rec, data=data)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _build_backends(settings, deploy, info, target, x, runner, layout, storage, onnx_bytes, tmp, log) -> dict:
+    from . import backends as be
+
+    names, explicit = be.parse(settings.backend)
+    out = {"requested": settings.backend, "onnxruntime": {"built": True, "file": bundle_fmt.MODEL}}
+    files: dict[str, Path] = {}
+    if "sparse" in names:
+        ort_logits, ort_counts = runner.run(x)
+        try:
+            rec, f = be.build_sparse(deploy, info, target, x, ort_logits, ort_counts, layout, tmp, storage, log)
+            out["sparse"] = rec
+            files.update(f)
+        except be.Unsupported as e:
+            if explicit:
+                raise EdgeTicketError(f"--backend sparse: {e}; use --backend onnxruntime") from None
+            out["sparse"] = {"built": False, "reason": str(e)}
+            log(f"note: sparse backend skipped: {e}")
+        except EdgeTicketError as e:
+            if explicit:
+                raise
+            out["sparse"] = {"built": False, "reason": str(e)}
+            log(f"note: sparse backend skipped: {e}")
+    if "tvm" in names:
+        from .tvm_build import build_tvm
+
+        try:
+            rec, f = build_tvm(tmp, target, onnx_bytes, layout, x, runner, log)
+            out["tvm"] = rec
+            files.update(f)
+        except EdgeTicketError as e:
+            if explicit:
+                raise
+            out["tvm"] = {"built": False, "reason": str(e)}
+            log(f"note: TVM backend skipped: {e}")
+    out["_files"] = files
+    return out
+
+
+def _finish(tmp, final, log, *, settings, deploy, info, target, x, y, runner, layout, storage, mplan, result, warnings,
+            ticket_dir, ticket_sha, bid, opset, rec, data):
+    """Everything after validation, written into the temp folder `tmp` that is renamed to `final` at the end."""
+    backends = _build_backends(settings, deploy, info, target, x, runner, layout, storage, data, tmp, log)
+    backend_files = backends.pop("_files")
     manifest = {
         "format_version": bundle_fmt.FORMAT_VERSION,
         "kind": "bundle",
@@ -278,20 +336,19 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     if not pred["calibrated"]:
         log(f"note: no calibration record for {target.name}: latency predicted from its datasheet roofline "
             f"({1000 * pred['latency_s']:.3g} ms, an optimistic lower bound)")
-    Path(out).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
-    try:
-        (tmp / bundle_fmt.MODEL).write_bytes(data)
-        np.savez(tmp / bundle_fmt.CALIB, x=x, y=y)
-        manifest["files"] = {f: store.sha256_file(tmp / f) for f in (bundle_fmt.MODEL, bundle_fmt.CALIB)}
-        store.write_json(tmp / bundle_fmt.MANIFEST, manifest)
-        bundle_fmt.load(tmp)  # the api validates the folder it wrote
-        if final.exists():
-            shutil.rmtree(final)  # same id = same inputs and settings: replace with the fresh, validated copy
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    from .backends import choose_default
+
+    manifest["backends"] = backends
+    manifest["backends"].update(choose_default(manifest, target, rec, log))
+    (tmp / bundle_fmt.MODEL).write_bytes(data)
+    np.savez(tmp / bundle_fmt.CALIB, x=x, y=y)
+    names = [bundle_fmt.MODEL, bundle_fmt.CALIB, *sorted(backend_files)]
+    manifest["files"] = {f: store.sha256_file(tmp / f) for f in names}
+    store.write_json(tmp / bundle_fmt.MANIFEST, manifest)
+    bundle_fmt.load(tmp)  # the api validates the folder it wrote
+    if final.exists():
+        shutil.rmtree(final)  # same id = same inputs and settings: replace with the fresh, validated copy
+    tmp.rename(final)
     manifest["bundle_dir"] = str(final)
     return manifest
 

@@ -64,3 +64,40 @@ def predict_memory(manifest: dict, record: dict | None) -> dict:
             p[k] += delta
         p["total_bytes"] = max(p["steady_total_bytes"], p["load_peak_bytes"])
     return p
+
+
+# The sparse backend (edgeticket/native/etsparse.c): one scalar add per synaptic event on a nonzero weight
+# (double accumulator, delta-decoded row), one fused LIF update per neuron and step, a fixed cost per call.
+# Defaults measured on the host (bench/sparse.py fit); a calibration record's sparse_* fields replace them.
+SPARSE_NS_PER_SYNOP = 1.0
+SPARSE_NS_PER_NEURON_STEP = 1.0
+SPARSE_CALL_S = 20e-6
+
+
+def sparse_workload(manifest: dict, events_per_sample: dict | None = None) -> dict:
+    """Synaptic ops per sample (events x nonzero fan-out; the image layer: nonzero weights x output positions
+    per call) and neuron updates per sample, from the event counts of the validation inputs."""
+    ev = events_per_sample if events_per_sample is not None else manifest["backends"]["sparse"]["events_per_sample"]
+    calls = calls_of(manifest)
+    syn = 0.0
+    for L in manifest["layers"]:
+        if L["input"] == "image":
+            syn += L["nnz"] * L["out_positions"] * calls
+        else:
+            syn += ev.get("events__" + L["name"].replace(".", "_"), 0.0) * L["mean_fanout_nonzero"]
+    neurons = sum(int(np.prod(s)) for s in manifest["lif"]["state_shapes"])
+    return {"synops_per_sample": syn, "neuron_steps_per_sample": neurons * int(manifest["timesteps"]), "calls": calls}
+
+
+def predict_sparse(manifest: dict, batch: int, record: dict | None = None,
+                   events_per_sample: dict | None = None) -> dict:
+    w = sparse_workload(manifest, events_per_sample)
+    rec = record or {}
+    ns_syn = rec.get("sparse_ns_per_synop", SPARSE_NS_PER_SYNOP)
+    ns_neu = rec.get("sparse_ns_per_neuron_step", SPARSE_NS_PER_NEURON_STEP)
+    call_s = rec.get("sparse_call_s", SPARSE_CALL_S)
+    per_sample = (w["synops_per_sample"] * ns_syn + w["neuron_steps_per_sample"] * ns_neu) * 1e-9
+    lat = per_sample * batch + w["calls"] * call_s
+    return {"latency_s": lat, "workload": w, "rates": {"ns_per_synop": ns_syn, "ns_per_neuron_step": ns_neu,
+                                                       "call_s": call_s},
+            "source": "calibration record" if "sparse_ns_per_synop" in rec else "host-measured defaults"}

@@ -1,0 +1,114 @@
+"""TVM backend: the bundle's ONNX graph -> Relax -> a library for the target's CPU (tvm/<target>.so).
+
+ONNX import keeps the dynamic batch. The target comes from the target file's [tvm] table (a TVM tag such as
+raspberry-pi/4b-aarch64, or an llvm table with mtriple/mcpu); libraries for another CPU are exported with
+its cross compiler (Debian's g++-aarch64-linux-gnu for aarch64: `make cross-tools`). The host build of the
+same module always runs in the Relax VM on the validation inputs and must match onnxruntime spike for spike;
+a cross build is additionally checked under qemu-user where an aarch64 Python with the TVM runtime is
+available (see docs/tvm-notes.md for what blocks it here). Tuning records (MetaSchedule) of a target are
+applied when calibration/tvm/<target>/ holds a database (`bench/tvm.py --tune` writes one).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeTicketError
+from ..native import machine_arch
+from .validate import compare
+
+TVM_DIR = "tvm"
+
+
+def _tvm():
+    try:
+        import tvm
+        from tvm import relax
+        from tvm.relax.frontend.onnx import from_onnx
+    except ImportError as e:
+        raise EdgeTicketError(f"apache-tvm is not installed ({e}): pip install 'apache-tvm==0.27.0.post1' "
+                              "'apache-tvm-ffi==0.1.14.post1' (make install does)") from None
+    return tvm, relax, from_onnx
+
+
+def tvm_target(target, tvm):
+    """tvm.target.Target of a target file (host = the llvm of this machine)."""
+    spec, host = target.tvm_target, target.tvm_host
+    if spec is None:
+        raise EdgeTicketError(f"target {target.name} has no [tvm] target in {target.path}")
+    t = tvm.target.Target(spec, host=host) if host is not None else tvm.target.Target(spec)
+    return t
+
+
+def relax_module(onnx_bytes: bytes):
+    import onnx
+
+    tvm, relax, from_onnx = _tvm()
+    mod = from_onnx(onnx.load_from_string(onnx_bytes), keep_params_in_input=False)
+    mod = relax.transform.DecomposeOpsForInference()(mod)
+    return mod
+
+
+def build_module(mod, target):
+    tvm, relax, _ = _tvm()
+    return tvm.compile(mod, target=target)
+
+
+def export(ex, path: Path, target, cross_compiler: str | None):
+    tvm, _, _ = _tvm()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if target.arch == machine_arch():
+        ex.export_library(str(path))
+        return
+    cc = cross_compiler or ""
+    if not shutil.which(cc):
+        raise EdgeTicketError(f"cross compiler '{cc or '(none named)'}' for {target.name} not found: install Debian's "
+                              "g++-aarch64-linux-gnu (make cross-tools) or name it in the target file's [tvm] table")
+    from tvm.support import cc as tvm_cc
+
+    ex.export_library(str(path), fcompile=tvm_cc.cross_compiler(cc))
+
+
+def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, ort_runner, log=print):
+    """Builds tvm/<target>.so into tmp; validates the host build against onnxruntime. Returns (record, files)."""
+    tvm, relax, _ = _tvm()
+    from ..tvm_runtime import TvmRunner
+
+    t0 = time.perf_counter()
+    mod = relax_module(onnx_bytes)
+    tt = tvm_target(target, tvm)
+    ex = build_module(mod, tt)
+    build_s = time.perf_counter() - t0
+    rel = f"{TVM_DIR}/{target.name}.so"
+    export(ex, Path(tmp) / rel, target, target.cross_compiler)
+    log(f"TVM: built {rel} for {tt.kind.name} {tt.attrs.get('mtriple', '') or 'host'} in {build_s:.1f} s")
+    # validation: the same Relax module for this machine, in the VM, against onnxruntime
+    if target.arch == machine_arch():
+        host_lib = Path(tmp) / rel
+    else:
+        host_lib = Path(tmp) / TVM_DIR / ".host-check.so"
+        build_module(mod, tvm.target.Target({"kind": "llvm"})).export_library(str(host_lib))
+    lif = ort_runner.layers
+    syn = [n[len("events__"):] for n in ort_runner.counted if n.startswith("events__")]
+    shapes = [list(s) for s in ort_runner.state_shapes] if layout == "streaming" else []
+    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, syn, shapes, None)
+    ol, oc = ort_runner.run(x)
+    tl, tc = tr.run(x)
+    check = compare(ol, {k: v for k, v in oc.items() if not k.startswith("events__")}, tl, tc)
+    if host_lib.name == ".host-check.so":
+        host_lib.unlink()
+    if not (check["spikes_equal"] and check["logits_ok"]):
+        mm = check["first_mismatch"] or {}
+        raise EdgeTicketError(f"TVM build differs from onnxruntime (layer {mm.get('layer')}, timestep "
+                              f"{mm.get('timestep')}; logits diff {check['logits_max_abs_diff']:.3g})")
+    desc = tt.attrs.get("mcpu", "") or str(target.tvm_target)
+    record = {"built": True, "library": rel, "arch": target.arch, "target": str(target.tvm_target),
+              "target_desc": f"{target.arch} {desc}".strip(), "build_s": round(build_s, 2),
+              "tuned": False, "tvm_version": tvm.__version__,
+              "validation": {"reference": "onnxruntime", "inputs": int(len(x)), "spikes_equal": True,
+                             "logits_max_abs_diff": check["logits_max_abs_diff"], "host_build_checked": True}}
+    return record, {rel: Path(tmp) / rel}
