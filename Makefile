@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeticket-installed
 DEMO_OUT ?= runs
 
-.PHONY: demo test install clean bench docs
+.PHONY: demo test install clean bench docs cross-tools
 
 $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,19 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c "import torch, spikingjelly.activation_based, edgeticket; print('edgeticket installed, torch', torch.__version__)"
+	$(PY) -m edgeticket.native > /dev/null  # the sparse backend's kernels for this machine (needs a C compiler)
 	touch $(STAMP)
+
+# Debian's aarch64 cross compilers and qemu-user: cross-built TVM libraries and sparse kernels for the ARM
+# targets, and running the aarch64 kernels under emulation. Needs root (apt); without them those builds are
+# skipped with a note naming this target.
+cross-tools:
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+		echo "cross tools present"; \
+	else \
+		apt-get install -y -q gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user >/dev/null); \
+	fi
 
 install: $(STAMP)
 
@@ -40,6 +52,8 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_step.py
 	$(PY) bench/search_cost.py
+	$(PY) bench/sparse.py
+	$(PY) bench/tvm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -181,14 +181,27 @@ def inspect_cmd(bundle_dir, as_json):
               help="Target this machine is (for --calibrate and predictions; default: the bundle's target).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Where to write profile.json "
               "(default: inside the bundle).")
+@click.option("--backend", default="onnxruntime", show_default=True,
+              help="onnxruntime, sparse, tvm, or 'all' (every backend the bundle has for this machine, each in its "
+                   "own process, side by side).")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout.")
-def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, out, as_json):
+def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, out, backend, as_json):
     """Measure a bundle on this device: latency, peak memory, spike rates, SynOps (needs no torch)."""
     from .profile.report import profile_table
     from .profile.run import profile
 
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if backend == "all":
+        from . import bundle
+        from .profile.report import backends_table
+        from .profile.run import profile_backends
+
+        names = bundle.available_backends(bundle.load(bundle_dir))
+        r = profile_backends(bundle_dir, names, runs, warmup, batch, threads, random_inputs, out, log)
+        click.echo(json.dumps(r, indent=2) if as_json else backends_table(r))
+        return
     r = profile(bundle_dir, runs=runs, warmup=warmup, batch=batch, threads=threads, random_inputs=random_inputs,
-                calibrate=calibrate, target=target_name, out=out, log=lambda m: click.echo(m, err=True))
+                calibrate=calibrate, target=target_name, out=out, log=log, backend=backend)
     click.echo(json.dumps(r, indent=2) if as_json else profile_table(r))
 
 

@@ -11,10 +11,23 @@ def _mib(b) -> str:
     return f"{b / 2**20:.1f} MiB"
 
 
+def backends_table(r: dict) -> str:
+    lines = [f"profile of {r['bundle']} at batch {r['batch']} ({r['runs']} runs each, one process per backend)",
+             "  backend        p50          vs onnxruntime   peak RSS     spikes equal to onnxruntime"]
+    for b, row in r["backends"].items():
+        ratio = f"{row['over_onnxruntime']:.3f}x" if row["over_onnxruntime"] is not None else "-"
+        lines.append(f"  {b:14s} {_ms(row['p50_s']):12s} {ratio:16s} {_mib(row['peak_rss_bytes']):12s} "
+                     f"{row['spike_counts_equal_to_onnxruntime']}")
+        if row.get("resident_weight_bytes"):
+            lines.append(f"                 resident weights {row['resident_weight_bytes']:,} B (compressed, never densified)")
+    lines.append(f"  written to {r['profile_json']}")
+    return "\n".join(lines)
+
+
 def profile_table(r: dict) -> str:
     b, d, lat, mem = r["bundle"], r["device"], r["latency"], r["memory"]
     lines = [
-        f"profile of {b['dir']} ({b['arch']}, {b['layout']}, T={b['timesteps']}, {b['weights']}, target {b['target']})",
+        f"profile of {b['dir']} with {r.get('backend', 'onnxruntime')} ({b['arch']}, {b['layout']}, T={b['timesteps']}, {b['weights']}, target {b['target']})",
         f"  device     {d['cpu']} ({d['machine']}, {d['cores']} cores, {_mib(d['ram_bytes'] or 0)} RAM), {d['os']}, "
         f"onnxruntime {d['onnxruntime']} {d['provider']}",
         f"  latency    p50 {_ms(lat['p50_s'])}  p90 {_ms(lat['p90_s'])}  p99 {_ms(lat['p99_s'])}  min {_ms(lat['min_s'])}  "

@@ -34,7 +34,7 @@ def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool
 
 def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int = 1, threads: int | None = None,
             random_inputs: bool = False, calibrate: bool = False, target: str | None = None,
-            out: str | Path | None = None, log=print) -> dict:
+            out: str | Path | None = None, log=print, backend: str = "onnxruntime") -> dict:
     bundle_dir = Path(bundle_dir)
     if runs < 1 or warmup < 0 or batch < 1:
         raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
@@ -42,12 +42,13 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
     can_reset = memory.reset_peak()
     t0 = time.perf_counter()
     manifest = bundle_fmt.load(bundle_dir)  # sha256s verified
-    runner = bundle_fmt.runner(bundle_dir, manifest, providers=manifest["target"].get("providers"), threads=threads)
+    runner = bundle_fmt.runner(bundle_dir, manifest, providers=manifest["target"].get("providers"), threads=threads,
+                               backend=backend)
     load_s = time.perf_counter() - t0
     load_peak = memory.peak()
     x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
 
-    log(f"profiling {bundle_dir.name}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
+    log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
         f"{source} inputs, {warmup} warm-up + {runs} timed runs")
     for _ in range(warmup):
         runner.run(x, with_counts=False)
@@ -81,7 +82,9 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
         "bundle": {"id": manifest["id"], "dir": str(bundle_dir), "arch": manifest["arch"], "layout": manifest["layout"],
                    "timesteps": manifest["timesteps"], "target": manifest["target"]["name"],
                    "weights": manifest["weights"]["format"]},
-        "device": {**device.facts(), "provider": runner.sess.get_providers()[0],
+        "backend": backend,
+        "device": {**device.facts(),
+                   "provider": runner.sess.get_providers()[0] if backend == "onnxruntime" else backend,
                    "intra_op_threads": threads or "onnxruntime default"},
         "settings": {"runs": runs, "warmup": warmup, "batch": batch, "inputs": source,
                      "snn_stats_inputs": int(len(xs))},
@@ -100,10 +103,16 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
     target_name = target or manifest["target"]["name"]
     from ..calibration import newest_record
 
+    if backend != "onnxruntime":
+        result["memory"]["plan_note"] = "the plan is onnxruntime's; the sparse backend's own figures are in backends"
+        if backend == "sparse":
+            result["memory"]["sparse_resident_weight_bytes"] = runner.resident_bytes
+    if calibrate and backend != "onnxruntime":
+        raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
     if calibrate:
         result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, log)
     rec = newest_record(target_name)
-    if rec is not None and _same_machine_kind(rec):
+    if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime":
         from ..targets import load_target
         from .predict import predict_latency
 
@@ -140,3 +149,51 @@ def _calibrate(manifest, batch, baseline, result, target_name, log) -> dict:
     path = append_record(t.name, rec)
     log(f"calibration record appended to {path}")
     return {"record_file": str(path), "record": rec}
+
+
+def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, warmup: int, batch: int,
+                     threads: int | None, random_inputs: bool, out: str | Path | None, log=print) -> dict:
+    """Profiles each backend in its own process (so each peak RSS is that backend's alone) and puts the
+    results side by side; latency ratios are to onnxruntime measured in the same session."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    bundle_dir = Path(bundle_dir)
+    manifest = bundle_fmt.load(bundle_dir)
+    have = bundle_fmt.available_backends(manifest)
+    missing = [b for b in backends if b not in have]
+    if missing:
+        raise EdgeTicketError(f"bundle {bundle_dir} has no {', '.join(missing)} backend for this machine (it has: "
+                              f"{', '.join(have)})")
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for b in backends:
+            path = Path(d) / f"{b}.json"
+            cmd = [sys.executable, "-m", "edgeticket", "profile", str(bundle_dir), "--backend", b, "--runs", str(runs),
+                   "--warmup", str(warmup), "--batch", str(batch), "--out", str(path), "--json"]
+            if threads:
+                cmd += ["--threads", str(threads)]
+            if random_inputs:
+                cmd.append("--random-inputs")
+            log(f"profiling backend {b} in its own process")
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise EdgeTicketError(f"profiling backend {b} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            results[b] = json.loads(path.read_text())
+    base = results.get("onnxruntime")
+    rows = {}
+    for b, r in results.items():
+        rows[b] = {"p50_s": r["latency"]["p50_s"], "peak_rss_bytes": r["memory"]["peak_rss_bytes"],
+                   "over_onnxruntime": (r["latency"]["p50_s"] / base["latency"]["p50_s"]) if base else None,
+                   "spike_counts_equal_to_onnxruntime": (r["snn"]["spike_rates"] == base["snn"]["spike_rates"])
+                   if base else None}
+        if b == "sparse":
+            rows[b]["resident_weight_bytes"] = r["memory"].get("sparse_resident_weight_bytes")
+    combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
+                "batch": batch, "runs": runs, "backends": rows, "profiles": results}
+    path = Path(out) if out else bundle_dir / PROFILE_JSON
+    store.write_json(path, combined)
+    combined["profile_json"] = str(path)
+    return combined

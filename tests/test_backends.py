@@ -1,0 +1,228 @@
+"""The sparse event-driven backend (exactness against onnxruntime, aarch64 build under qemu-user, the cost
+model's choice) and the TVM backend (host build validated, cross builds for every ARM target)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import tiny_cfg
+from edgeticket import api
+from edgeticket.cli import main
+from edgeticket.compile.deploy import lif_layers, synaptic_layers, to_deploy
+from edgeticket.compile.eventnet import program
+from edgeticket.compile.onnx_export import export
+from edgeticket.eventrun import SparseRunner, csc_delta8, write_etsp
+from edgeticket.models import REGISTRY
+from edgeticket.runtime import OnnxRunner, make_session
+
+REQUIRE_CROSS = os.environ.get("EDGETICKET_REQUIRE_CROSS") == "1"  # CI installs the tools: skipping is a failure
+HAVE_CROSS = bool(shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64"))
+needs_cross = pytest.mark.skipif(not HAVE_CROSS and not REQUIRE_CROSS,
+                                 reason="needs gcc-aarch64-linux-gnu and qemu-user (make cross-tools)")
+
+
+def _decode(colptr, gaps, vals, shape):
+    m = np.zeros(shape, np.float32)
+    for c in range(shape[0]):
+        row = -1
+        for j in range(colptr[c], colptr[c + 1]):
+            row += int(gaps[j])
+            m[c, row] += vals[j]
+    return m
+
+
+def test_csc_delta8_round_trips_with_fillers_and_empty_columns():
+    rng = np.random.RandomState(0)
+    m = rng.randn(40, 700).astype(np.float32) * (rng.rand(40, 700) < 0.02)
+    m[3] = 0.0  # an all-zero column
+    m[5, 699] = 1.5  # a first gap of 700: two fillers
+    colptr, gaps, vals = csc_delta8(m)
+    assert np.array_equal(_decode(colptr, gaps, vals, m.shape), m)
+    assert colptr[4] == colptr[3]
+    assert (vals[gaps == 255] == 0).any()  # fillers were needed and carry 0
+
+
+def _net(arch, sparsity, seed, zero_channel=False, silent=False, in_ch=1, size=8):
+    torch.manual_seed(seed)
+    m = REGISTRY[arch](10, in_ch, size, timesteps=4)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.8, 1.6)
+                mod.bias.uniform_(-0.1, 0.3)
+        for n in m.prunable():
+            w = dict(m.named_parameters())[n]
+            k = int(sparsity * w.numel())
+            if k:
+                thr = w.abs().flatten().kthvalue(k).values
+                w.mul_((w.abs() > thr).float())
+        if zero_channel:  # an output channel with no weights at all (an all-zero row of the CSC matrices)
+            next(f for f in m.features if hasattr(f, "conv")).conv.weight[1].zero_()
+        if silent:
+            m.stem.bn.bias.fill_(-50.0)  # no stem spikes at any timestep: every later layer sees no events
+    m.eval()
+    return m
+
+
+def _both(model, layout, x, tmp_path):
+    net = to_deploy(model)
+    shape = tuple(x.shape[1:])
+    proto, _, _ = export(net, layout, 4, shape, 17, model.prunable(), "packed", "fp32")
+    ort = OnnxRunner(make_session(proto.SerializeToString()), layout, 4)
+    p = tmp_path / "m.etsp"
+    lif = lif_layers(net)[0]
+    write_etsp(p, shape, 4, lif.tau, lif.v_threshold, 10, program(net, shape))
+    sp = SparseRunner(p, layout, 4, [l.name.replace(".", "_") for l in lif_layers(net)],
+                      [s.replace(".", "_") for s in synaptic_layers(net)])
+    return ort.run(x), sp.run(x)
+
+
+@pytest.mark.parametrize("layout", ["time-folded", "streaming"])
+@pytest.mark.parametrize("arch,sparsity", [("tiny", 0.0), ("tiny", 0.5), ("tiny", 0.9), ("tiny", 0.98), ("vgg5", 0.9)])
+def test_sparse_backend_is_spike_exact_against_onnxruntime(tmp_path, layout, arch, sparsity):
+    model = _net(arch, sparsity, seed=1, zero_channel=True)
+    x = torch.randn(6, 1, 8, 8).numpy() * 2
+    (ol, oc), (sl, sc) = _both(model, layout, x, tmp_path)
+    assert set(oc) == set(sc)
+    total = 0
+    for k in oc:
+        assert np.array_equal(oc[k], sc[k]), k
+        total += oc[k].sum()
+    assert total > 0  # the comparison saw spikes
+    assert np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
+
+
+def test_sparse_backend_with_no_spikes_at_all(tmp_path):
+    model = _net("tiny", 0.5, seed=2, silent=True)
+    x = torch.randn(3, 1, 8, 8).numpy()
+    (ol, oc), (sl, sc) = _both(model, "time-folded", x, tmp_path)
+    assert all(v.sum() == 0 for v in sc.values())
+    assert all(np.array_equal(oc[k], sc[k]) for k in oc)
+    assert np.allclose(ol, sl, atol=1e-5)  # logits = the classifier bias x T
+
+
+def test_sparse_file_errors_are_one_line(tmp_path):
+    from edgeticket.errors import EdgeTicketError
+
+    bad = tmp_path / "bad.etsp"
+    bad.write_bytes(b"ETSP" + b"\0" * 60)
+    with pytest.raises(EdgeTicketError, match="not an etsparse v1 file"):
+        SparseRunner(bad, "time-folded", 4, [], [])
+
+
+@needs_cross
+def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
+    from edgeticket.native import emulated_check
+
+    model = _net("tiny", 0.9, seed=3)
+    net = to_deploy(model)
+    x = torch.randn(4, 1, 8, 8).numpy() * 2
+    p = tmp_path / "m.etsp"
+    write_etsp(p, (1, 8, 8), 4, 4 / 3, 1.0, 10, program(net, (1, 8, 8)))
+    lifs = [l.name.replace(".", "_") for l in lif_layers(net)]
+    syns = [s.replace(".", "_") for s in synaptic_layers(net)]
+    hl, hc = SparseRunner(p, "time-folded", 4, lifs, syns).run(x)
+    al, asp, aev = emulated_check("aarch64", "aarch64-linux-gnu-gcc", ["-mcpu=cortex-a72"], p, x, 4, 10, len(lifs),
+                                  len(syns), tmp_path)
+    assert hc[lifs[0]].sum() > 0
+    for i, n in enumerate(lifs):
+        assert np.array_equal(asp[i], hc[n])
+    for i, n in enumerate(syns):
+        assert np.array_equal(aev[i], hc[f"events__{n}"])
+    assert np.abs(al - hl).max() <= 1e-5 * max(1.0, np.abs(hl).max())
+
+
+def test_cost_model_picks_sparse_only_when_events_are_few():
+    from edgeticket.compile.backends import choose_default
+    from edgeticket.targets import load_target
+
+    layers = [{"name": "stem.conv", "kind": "conv", "input": "image", "nnz": 100, "out_positions": 64,
+               "macs_per_sample_dense": 200 * 64, "mean_fanout_nonzero": 0},
+              {"name": "features.0.conv", "kind": "conv", "input": "spikes", "nnz": 2000, "out_positions": 64,
+               "macs_per_sample_dense": 40000 * 64 * 4, "mean_fanout_nonzero": 2000 * 64 / 1024}]
+    base = {"timesteps": 4, "layout": "time-folded", "layers": layers, "settings": {"batch": 1},
+            "lif": {"state_shapes": [[16, 8, 8], [16, 8, 8]]}, "graph": {"nodes": 40, "op_types": {}}}
+    t = load_target("host")
+    few = dict(base, backends={"sparse": {"built": True, "events_per_sample": {"events__features_0_conv": 20.0}}})
+    many = dict(base, backends={"sparse": {"built": True, "events_per_sample": {"events__features_0_conv": 40000.0}}})
+    rec = {"conv_gflops": 20.0, "conv_fixed_s": 1e-6, "gemm_gflops": 10.0, "gbytes_per_s": 5.0,
+           "node_overhead_s": 1e-6, "call_overhead_s": 1e-5}
+    a, b = choose_default(few, t, rec), choose_default(many, t, rec)
+    assert a["default"] == "sparse" and b["default"] == "onnxruntime"
+    assert a["predicted_latency_s"]["sparse"] < b["predicted_latency_s"]["sparse"]
+    assert "synaptic ops" in a["reason"]
+
+
+@pytest.fixture(scope="module")
+def ticket(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = tiny_cfg(rounds=2)
+    api.search(cfg, out=out, device="cpu", quiet=True)
+    return out / cfg.hashname() / "level_2"
+
+
+def test_compile_with_sparse_backend_and_profile_side_by_side_cli(ticket, tmp_path):
+    r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path), "--name", "b",
+                                  "--backend", "sparse", "--calib-n", "16", "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    sp = m["backends"]["sparse"]
+    assert sp["built"] and sp["validation"]["spikes_equal"] and sp["validation"]["events_equal"]
+    assert (tmp_path / "b" / sp["net_file"]).is_file() and (tmp_path / "b" / sp["library"]["file"]).is_file()
+    assert sp["memory"]["weights_resident_bytes"] > 0
+    assert m["backends"]["default"] in ("sparse", "onnxruntime") and m["backends"]["reason"]
+    r = CliRunner().invoke(main, ["profile", str(tmp_path / "b"), "--backend", "all", "--runs", "3", "--warmup", "1",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    p = json.loads(r.stdout)
+    assert set(p["backends"]) == {"onnxruntime", "sparse"}
+    assert p["backends"]["sparse"]["spike_counts_equal_to_onnxruntime"] is True
+    assert p["backends"]["sparse"]["peak_rss_bytes"] > 0
+
+
+def test_bad_backend_is_a_one_line_error(ticket, tmp_path):
+    r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path),
+                                  "--backend", "cuda-magic"])
+    assert r.exit_code == 1 and "unknown backend 'cuda-magic'" in r.output and "Traceback" not in r.output
+    assert not list(tmp_path.iterdir())
+
+
+tvm = pytest.importorskip("tvm") if os.environ.get("EDGETICKET_REQUIRE_TVM") != "1" else __import__("tvm")
+
+
+def test_tvm_host_build_matches_onnxruntime_and_profiles(ticket, tmp_path):
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="t", backend="onnxruntime,tvm", calib_n=16,
+                           log=lambda s: None)
+    tv = m["backends"]["tvm"]
+    assert tv["built"] and tv["validation"]["spikes_equal"] and (tmp_path / "t" / tv["library"]).is_file()
+    r = CliRunner().invoke(main, ["profile", str(tmp_path / "t"), "--backend", "tvm", "--runs", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["backend"] == "tvm"
+
+
+@needs_cross
+def test_tvm_cross_builds_for_every_arm_target(ticket, tmp_path):
+    from edgeticket.compile.tvm_build import build_module, export, relax_module, tvm_target
+    from edgeticket.targets import load_all
+
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="o", backend="onnxruntime", calib_n=8,
+                           log=lambda s: None)
+    mod = relax_module((tmp_path / "o" / "model.onnx").read_bytes())
+    arm = [t for t in load_all() if t.arch == "aarch64"]
+    assert len(arm) >= 5
+    for t in arm:
+        ex = build_module(mod, tvm_target(t, tvm))
+        out = tmp_path / f"{t.name}.so"
+        export(ex, out, t, t.cross_compiler)
+        head = out.read_bytes()[:20]
+        assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183, t.name  # EM_AARCH64
+    assert m["backends"]["onnxruntime"]["built"]
