@@ -30,8 +30,10 @@ def time_interleaved(fns: dict, reps: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str) -> str:
-    """A ticket folder with random weights at a given sparsity (for shapes the bundled data cannot train)."""
+def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str, bn_data_init: bool = False) -> str:
+    """A ticket folder with random weights at a given sparsity (for shapes the bundled data cannot train).
+    bn_data_init: BN statistics taken from the (random) calibration inputs, scale 1, shift 0, so that each layer
+    fires at a realistic rate (~10-20%) instead of the near-silence of BN at its initial statistics."""
     import numpy as _np
 
     from edgeticket import paths, store
@@ -50,6 +52,18 @@ def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str
     sd = m.state_dict()
     mask = mask_at_sparsity(magnitude({n: sd[n] for n in m.prunable()}), sparsity)
     apply_mask(m, mask)
+    if bn_data_init:
+        xs = torch.from_numpy(_np.random.RandomState(0).randn(16, channels, size, size).astype(_np.float32))
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = 1.0  # running stats := this batch's
+        m.train()
+        with torch.no_grad():
+            m(xs)
+        m.eval()
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = 0.1
     d = f"{out}/level_0"
     Mask(mask).save(f"{d}/{paths.MASK}")
     store.save_tensors(f"{d}/{paths.REWIND}", m.state_dict())
