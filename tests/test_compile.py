@@ -37,7 +37,8 @@ def test_compile_validates_every_layout_and_weight_format(ticket, tmp_path, layo
     if weights != "fp32":
         assert v["quantization"]["passed"]
     d = Path(m["bundle_dir"])
-    assert {p.name for p in d.iterdir()} == {"manifest.json", "model.onnx", "calib.npz"}
+    assert m["backends"]["sparse"]["built"]  # auto: the sparse backend is built for the tiny VGG, fp16/int8 included
+    assert {p.name for p in d.iterdir()} == {"manifest.json", "model.onnx", "calib.npz", "sparse"}
     man = bundle.load(d)  # sha256s verified
     assert man["timesteps"] == 4 and man["memory_plan"]["fits"]
     layer_nnz = {l["name"]: l["nnz"] for l in man["weights"]["layers"]}

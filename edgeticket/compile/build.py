@@ -241,7 +241,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     Path(out).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     try:
-        return _finish(tmp, final, log, settings=settings, deploy=deploy, info=info, target=target, x=x, y=y,
+        return _finish(tmp, final, log, settings=settings, deploy=deploy, ref=ref, info=info, target=target, x=x, y=y,
                        runner=runner, layout=layout, storage=storage, mplan=mplan, result=result, warnings=warnings,
                        ticket_dir=ticket_dir, ticket_sha=ticket_sha, bid=bid, opset=opset, rec=rec, data=data)
     except BaseException:
@@ -287,10 +287,11 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
     return out
 
 
-def _finish(tmp, final, log, *, settings, deploy, info, target, x, y, runner, layout, storage, mplan, result, warnings,
+def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runner, layout, storage, mplan, result, warnings,
             ticket_dir, ticket_sha, bid, opset, rec, data):
     """Everything after validation, written into the temp folder `tmp` that is renamed to `final` at the end."""
-    backends = _build_backends(settings, deploy, info, target, x, runner, layout, storage, data, tmp, log)
+    # the sparse backend computes with the weights exactly as the bundle holds them (fp16/int8 rounding)
+    backends = _build_backends(settings, ref, info, target, x, runner, layout, storage, data, tmp, log)
     backend_files = backends.pop("_files")
     manifest = {
         "format_version": bundle_fmt.FORMAT_VERSION,
