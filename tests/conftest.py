@@ -31,3 +31,14 @@ def cli_args(**over):
 @pytest.fixture
 def tiny():
     return tiny_cfg
+
+
+@pytest.fixture(scope="module")
+def ticket(tmp_path_factory):
+    """The last level of a tiny 2-round IMP search (one per test module)."""
+    from edgeticket import api
+
+    out = tmp_path_factory.mktemp("runs")
+    cfg = tiny_cfg(rounds=2)
+    api.search(cfg, out=out, device="cpu", quiet=True)
+    return out / cfg.hashname() / "level_2"

@@ -162,14 +162,6 @@ def test_cost_model_picks_sparse_only_when_events_are_few():
     assert "synaptic ops" in a["reason"]
 
 
-@pytest.fixture(scope="module")
-def ticket(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    cfg = tiny_cfg(rounds=2)
-    api.search(cfg, out=out, device="cpu", quiet=True)
-    return out / cfg.hashname() / "level_2"
-
-
 def test_compile_with_sparse_backend_and_profile_side_by_side_cli(ticket, tmp_path):
     r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path), "--name", "b",
                                   "--backend", "sparse", "--calib-n", "16", "--json"])

@@ -18,14 +18,6 @@ from edgeticket.runtime import make_session
 from conftest import tiny_cfg
 
 
-@pytest.fixture(scope="module")
-def ticket(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    cfg = tiny_cfg(rounds=2)
-    api.search(cfg, out=out, device="cpu", quiet=True)
-    return out / cfg.hashname() / "level_2"
-
-
 @pytest.mark.parametrize("layout", ["time-folded", "streaming"])
 @pytest.mark.parametrize("weights", ["fp32", "fp16", "int8"])
 def test_compile_validates_every_layout_and_weight_format(ticket, tmp_path, layout, weights):
