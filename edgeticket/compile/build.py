@@ -249,7 +249,8 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         raise
 
 
-def _build_backends(settings, deploy, info, target, x, runner, layout, storage, onnx_bytes, tmp, log) -> dict:
+def _build_backends(settings, deploy, info, target, x, runner, layout, storage, onnx_bytes, tmp, log) -> tuple[dict, dict]:
+    """(manifest.backends record, {bundle-relative path: file written under tmp})."""
     from . import backends as be
 
     names, explicit = be.parse(settings.backend)
@@ -283,16 +284,14 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
                 raise
             out["tvm"] = {"built": False, "reason": str(e)}
             log(f"note: TVM backend skipped: {e}")
-    out["_files"] = files
-    return out
+    return out, files
 
 
 def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runner, layout, storage, mplan, result, warnings,
             ticket_dir, ticket_sha, bid, opset, rec, data):
     """Everything after validation, written into the temp folder `tmp` that is renamed to `final` at the end."""
     # the sparse backend computes with the weights exactly as the bundle holds them (fp16/int8 rounding)
-    backends = _build_backends(settings, ref, info, target, x, runner, layout, storage, data, tmp, log)
-    backend_files = backends.pop("_files")
+    backends, backend_files = _build_backends(settings, ref, info, target, x, runner, layout, storage, data, tmp, log)
     manifest = {
         "format_version": bundle_fmt.FORMAT_VERSION,
         "kind": "bundle",
