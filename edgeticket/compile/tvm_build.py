@@ -5,8 +5,11 @@ raspberry-pi/4b-aarch64, or an llvm table with mtriple/mcpu); libraries for anot
 its cross compiler (Debian's g++-aarch64-linux-gnu for aarch64: `make cross-tools`). The host build of the
 same module always runs in the Relax VM on the validation inputs and must match onnxruntime spike for spike;
 a cross build is additionally checked under qemu-user where an aarch64 Python with the TVM runtime is
-available (see docs/tvm-notes.md for what blocks it here). Tuning records (MetaSchedule) of a target are
-applied when calibration/tvm/<target>/ holds a database (`bench/tvm.py --tune` writes one).
+available (see docs/tvm-notes.md for what blocks it here).
+
+Speed: the convolutions run in NHWC with HWIO weights (folded at build time) and every kernel gets a default
+CPU schedule (compile/tvm_schedule.py: register-tiled, vectorized, parallel convs; LIF chains computed plane by
+plane). The host target is the llvm of this machine's CPU (its -mcpu), so the vector units are used.
 """
 
 from __future__ import annotations
@@ -35,27 +38,55 @@ def _tvm():
     return tvm, relax, from_onnx
 
 
+CONV_LAYOUTS = ("nhwc", "nchw")
+
+
+def host_llvm(tvm) -> dict:
+    """The llvm target of this machine's CPU (without -mcpu LLVM emits baseline x86-64/armv8 code)."""
+    get = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUName", True)
+    cpu = get() if get is not None else ""
+    return {"kind": "llvm", "mcpu": cpu} if cpu and cpu != "generic" else {"kind": "llvm"}
+
+
+def _native(spec, tvm):
+    if isinstance(spec, dict) and spec.get("kind") == "llvm" and set(spec) <= {"kind", "mcpu"} and \
+            spec.get("mcpu", "native") == "native":
+        return host_llvm(tvm)
+    return spec
+
+
 def tvm_target(target, tvm):
-    """tvm.target.Target of a target file (host = the llvm of this machine)."""
+    """tvm.target.Target of a target file (host: `{kind = "llvm"}` means the llvm of this machine's CPU)."""
     spec, host = target.tvm_target, target.tvm_host
     if spec is None:
         raise EdgeTicketError(f"target {target.name} has no [tvm] target in {target.path}")
+    if target.arch == machine_arch():
+        spec, host = _native(spec, tvm), (_native(host, tvm) if host is not None else None)
     t = tvm.target.Target(spec, host=host) if host is not None else tvm.target.Target(spec)
     return t
 
 
-def relax_module(onnx_bytes: bytes):
+def relax_module(onnx_bytes: bytes, conv_layout: str = "nhwc"):
     import onnx
 
+    from .tvm_schedule import to_nhwc
+
     tvm, relax, from_onnx = _tvm()
+    if conv_layout not in CONV_LAYOUTS:
+        raise EdgeTicketError(f"unknown TVM conv layout '{conv_layout}'; valid: {', '.join(CONV_LAYOUTS)}")
     mod = from_onnx(onnx.load_from_string(onnx_bytes), keep_params_in_input=False)
     mod = relax.transform.DecomposeOpsForInference()(mod)
-    return mod
+    return to_nhwc(mod) if conv_layout == "nhwc" else mod
 
 
-def build_module(mod, target):
+def build_module(mod, target, schedule: bool = True):
+    """schedule=False: TVM's own CPU pipeline (unscheduled loops), kept for comparisons (bench/tvm.py)."""
     tvm, relax, _ = _tvm()
-    return tvm.compile(mod, target=target)
+    if not schedule:
+        return tvm.compile(mod, target=target)
+    from .tvm_schedule import pipeline
+
+    return tvm.compile(mod, target=target, relax_pipeline=pipeline(target))
 
 
 def export(ex, path: Path, target, cross_compiler: str | None):
@@ -91,7 +122,7 @@ def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, 
         host_lib = Path(tmp) / rel
     else:
         host_lib = Path(tmp) / TVM_DIR / ".host-check.so"
-        build_module(mod, tvm.target.Target({"kind": "llvm"})).export_library(str(host_lib))
+        build_module(mod, tvm.target.Target(host_llvm(tvm))).export_library(str(host_lib))
     lif = ort_runner.layers
     syn = [n[len("events__"):] for n in ort_runner.counted if n.startswith("events__")]
     shapes = [list(s) for s in ort_runner.state_shapes] if layout == "streaming" else []
@@ -106,9 +137,10 @@ def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, 
         raise EdgeTicketError(f"TVM build differs from onnxruntime (layer {mm.get('layer')}, timestep "
                               f"{mm.get('timestep')}; logits diff {check['logits_max_abs_diff']:.3g})")
     desc = tt.attrs.get("mcpu", "") or str(target.tvm_target)
-    record = {"built": True, "library": rel, "arch": target.arch, "target": str(target.tvm_target),
+    record = {"built": True, "library": rel, "arch": target.arch, "target": str(tt),
               "target_desc": f"{target.arch} {desc}".strip(), "build_s": round(build_s, 2),
-              "tuned": False, "tvm_version": tvm.__version__,
+              "tuned": False, "schedule": "edgeticket default CPU schedules", "conv_layout": "NHWC",
+              "tvm_version": tvm.__version__,
               "validation": {"reference": "onnxruntime", "inputs": int(len(x)), "spikes_equal": True,
                              "logits_max_abs_diff": check["logits_max_abs_diff"], "host_build_checked": True}}
     return record, {rel: Path(tmp) / rel}

@@ -1,0 +1,272 @@
+"""Default CPU schedules for the TVM (Relax) build, without tuning.
+
+TVM 0.27's CPU pipeline legalizes every operator to plain TensorIR loops and schedules none of them: each
+conv2d runs as seven serial scalar loops on one core, which is why an untuned build ran ~20x slower than
+onnxruntime. This module gives every PrimFunc a schedule before lowering, in the style of TVM's dlight rules:
+
+- `Conv2dNHWC`: the conv of the NHWC layout (`ConvertLayout` to NHWC/HWIO runs first, the weights are constants,
+  so their transposition is folded at build time). Register tile of `xi` output columns x one vector of output
+  channels accumulated in registers, reduction (kernel rows, columns, input channels) outside the tile, the
+  padding inlined, the bias (and any other elementwise epilogue) applied when the tile is written back, batch x
+  rows run in parallel.
+- `Elementwise`: everything else (the LIF arithmetic, transposes, pooling, spike counts, the classifier): chains
+  of spatial blocks are inlined into their consumers, the outer loops run in parallel and the innermost loop is
+  vectorized where it is spatial.
+
+Tuning records (MetaSchedule) take precedence where a database is given: `pipeline(target, database)` applies it
+first, and the rules only schedule the functions it has no record for.
+"""
+
+from __future__ import annotations
+
+VECTOR_BITS_DEFAULT = 128
+
+
+def _lanes(target, bits: int = 32) -> int:
+    from tvm.target.codegen import llvm_get_vector_width
+
+    try:
+        width = int(llvm_get_vector_width(target))
+    except Exception:  # noqa: BLE001 - cross targets without a vector width attribute
+        width = -1
+    return max((width if width > 0 else VECTOR_BITS_DEFAULT) // bits, 1)
+
+
+def _extent(sch, loop):
+    from tvm import tirx
+
+    ext = sch.get(loop).extent
+    return int(ext.value) if isinstance(ext, tirx.IntImm) else None
+
+
+def _rules():
+    from tvm import s_tir
+    from tvm.s_tir import dlight as dl
+    from tvm.s_tir.dlight.analysis import normalize_prim_func
+
+    class Conv2dNHWC(dl.ScheduleRule):
+        def is_target_available(self, target) -> bool:
+            return target.kind.name == "llvm"
+
+        def apply(self, func, target, _tunable):
+            if not self.is_target_available(target):
+                return None
+            sch = s_tir.Schedule(func)
+            infos = normalize_prim_func(sch)
+            if infos is None:
+                return None
+            convs = [b for b in infos if b.dom_kind() == "SSSSRRR" and sch.get(b.block_rv).name_hint.startswith("conv2d_nhwc")]
+            if len(convs) != 1:
+                return None
+            conv = convs[0].block_rv
+            for b in infos:  # padding (and anything else spatial feeding the conv) is read in place
+                if b.block_rv.same_as(conv) or not b.is_injective():
+                    continue
+                if any(c.same_as(conv) for c in sch.get_consumers(b.block_rv)):
+                    try:
+                        sch.compute_inline(b.block_rv)
+                    except Exception:  # noqa: BLE001
+                        pass
+            n, y, x, f, ry, rx, c = sch.get_loops(conv)
+            F, W = _extent(sch, f), _extent(sch, x)
+            if F is None or W is None:
+                return None
+            lanes = _lanes(target)
+            fi = next((v for v in (2 * lanes, lanes, 4, 2) if F % v == 0 and v <= F), 1)
+            xi = next(d for d in range(min(W, max(12 // max(fi // lanes, 1), 1)), 0, -1) if W % d == 0)
+            f_o, f_i = sch.split(f, [None, fi])
+            x_o, x_i = sch.split(x, [None, xi])
+            sch.reorder(n, y, x_o, f_o, ry, rx, c, x_i, f_i)
+            acc = sch.cache_write(conv, 0, "local")
+            sch.reverse_compute_at(acc, f_o, preserve_unit_loops=True)
+            # the epilogue (bias add, ...) runs on the tile as it leaves the registers
+            consumers = sch.get_consumers(acc)
+            while len(consumers) == 1:
+                try:
+                    sch.reverse_compute_inline(consumers[0])
+                except Exception:  # noqa: BLE001
+                    break
+                consumers = sch.get_consumers(acc)
+            outer = sch.fuse(n, y)
+            sch.parallel(outer)
+            sch.unroll(x_i)
+            sch.vectorize(f_i)
+            init = sch.decompose_reduction(conv, ry)
+            iloops = sch.get_loops(init)
+            sch.vectorize(iloops[-1])
+            wloops = sch.get_loops(acc)
+            sch.vectorize(wloops[-1])
+            for b in sch.get_consumers(acc):  # an epilogue that would not inline: its own parallel loop nest
+                _parallel_vectorize(sch, b, lanes)
+            return sch
+
+    class Elementwise(dl.ScheduleRule):
+        def is_target_available(self, target) -> bool:
+            return target.kind.name == "llvm"
+
+        def apply(self, func, target, _tunable):
+            if not self.is_target_available(target):
+                return None
+            sch = s_tir.Schedule(func)
+            infos = normalize_prim_func(sch)
+            if infos is None:
+                return None
+            remaining = _inline_single_use(sch, infos)
+            lanes = _lanes(target)
+            if len(remaining) > 1 and all(b.is_injective() for b in remaining):
+                trial = sch.copy()
+                if _anchor_planes(trial, [b.block_rv for b in remaining], lanes):
+                    return trial
+            for b in remaining:
+                _parallel_vectorize(sch, b.block_rv, lanes, b.dom_kind())
+            return sch
+
+    return Conv2dNHWC(), Elementwise()
+
+
+def _inline_single_use(sch, infos):
+    """Inlines spatial blocks into their consumer where that duplicates no work: blocks with one consumer, and
+    blocks that read no buffer of the function's size (broadcast constants). A block the LIF recurrence reads
+    twice (the membrane potential feeds both the spike and the next step) keeps its buffer, otherwise every
+    timestep would recompute all earlier ones."""
+    remaining = []
+    for b in infos:
+        blk = sch.get(b.block_rv)
+        if not b.is_injective() or not sch.get_consumers(b.block_rv):
+            remaining.append(b)
+            continue
+        cheap = all(all(int(getattr(d, "value", 2)) == 1 for d in r.source.shape) for r in blk.reads)
+        if len(sch.get_consumers(b.block_rv)) == 1 or cheap:
+            try:
+                sch.compute_inline(b.block_rv)
+                continue
+            except Exception:  # noqa: BLE001
+                pass
+        remaining.append(b)
+    return remaining
+
+
+MIN_PARALLEL = 4096  # iterations below which a loop nest stays on one thread (thread start-up costs more)
+
+
+SMALL_OUTER = 8  # a leading loop this short (the timestep axis of a stacked output) moves inside the parallel one
+
+
+def _anchor_planes(sch, blocks, lanes: int) -> bool:
+    """A chain of elementwise blocks (the LIF over T steps, ending in the stacked spikes) computed plane by plane:
+    the last block's loops except its last two (and except short ones such as the timestep axis) run in parallel,
+    and every earlier block is computed under that loop, so intermediates live in cache instead of memory and
+    there is one parallel region instead of one per block. False (schedule unusable) where a block cannot move."""
+    anchor = blocks[-1]
+    loops = sch.get_loops(anchor)
+    if len(loops) < 3:
+        return False
+    outer, plane = list(loops[:-2]), list(loops[-2:])
+    small = [lp for lp in outer if (_extent(sch, lp) or SMALL_OUTER + 1) <= SMALL_OUTER]
+    big = [lp for lp in outer if not any(lp.same_as(q) for q in small)]
+    if not big:
+        return False
+    try:
+        sch.reorder(*big, *small, *plane)
+        par = sch.fuse(*big) if len(big) > 1 else big[0]
+        for b in reversed(blocks[:-1]):
+            sch.compute_at(b, par, preserve_unit_loops=True)
+        sch.parallel(par)
+        for b in blocks:
+            lps = sch.get_loops(b)
+            inner = [lp for lp in lps[1:] if (_extent(sch, lp) or 0) > 1]
+            if not inner:
+                continue
+            i_pl = sch.fuse(*lps[-2:])
+            ext = _extent(sch, i_pl)
+            if ext is not None and ext >= lanes:
+                _, vec = sch.split(i_pl, [None, lanes])
+                sch.vectorize(vec)
+    except Exception:  # noqa: BLE001 - any primitive refusing means this shape does not fit the pattern
+        return False
+    return True
+
+
+def _parallel_vectorize(sch, block, lanes: int, dom_kind: str | None = None):
+    loops = sch.get_loops(block)
+    if not loops:
+        return
+    kinds = dom_kind if dom_kind is not None and len(dom_kind) == len(loops) else None
+    n_spatial = len(loops) if kinds is None else len(kinds) - len(kinds.lstrip("S"))
+    if kinds is not None and n_spatial == 0:
+        return
+    spatial = loops[:n_spatial]
+    exts = [_extent(sch, lp) for lp in spatial]
+    total = None if any(e is None for e in exts) else int(__import__("math").prod(exts))
+    if kinds is None or n_spatial == len(loops):  # injective: rows in parallel, a contiguous vector inside
+        k, inner_ext = len(spatial) - 1, exts[-1]
+        while k > 0 and inner_ext is not None and inner_ext < 4 * lanes and exts[k - 1] is not None:
+            k -= 1
+            inner_ext *= exts[k]
+        inner = sch.fuse(*spatial[k:]) if len(spatial) - k > 1 else spatial[k]
+        v = next((w for w in (lanes, lanes // 2, lanes // 4, 2) if w >= 2 and inner_ext and inner_ext % w == 0), None)
+        if v is not None:
+            _, vec = sch.split(inner, [None, v])
+            sch.vectorize(vec)
+        if k > 0 and (total is None or total >= MIN_PARALLEL):
+            sch.parallel(sch.fuse(*spatial[:k]) if k > 1 else spatial[0])
+        return
+    fused = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
+    if total is None or total >= MIN_PARALLEL // 16:
+        sch.parallel(fused)
+
+
+def pipeline(target, database=None):
+    """The Relax pipeline for a CPU target: TVM's default CPU passes with tuning records (if any) and these
+    default schedules between legalization and lowering."""
+    import tvm
+    from tvm import relax
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+    from tvm.s_tir import dlight as dl
+
+    conv, elementwise = _rules()
+
+    @tvm.transform.module_pass(opt_level=0, name="EdgeticketCPUPipeline")
+    def _pipeline(mod, _ctx):
+        with target:
+            passes = cpu.library_dispatch_passes(target) + cpu.legalize_passes(target)
+            if database is not None:
+                passes.append(relax.transform.MetaScheduleApplyDatabase(enable_warning=False))
+            passes.append(dl.ApplyDefaultSchedule(conv, elementwise))
+            passes += cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
+            seq = tvm.transform.Sequential(passes)
+            if database is not None:
+                with database:
+                    return seq(mod)
+            return seq(mod)
+
+    return _pipeline
+
+
+def to_nhwc(mod):
+    """Each conv2d computed in NHWC with HWIO weights: the input is transposed before it, the output back after
+    it (the weight transposition is folded at build time, and the output transposition fuses into the conv's
+    write-back). Done per call rather than with Relax's ConvertLayout, which refuses some of our graphs."""
+    import tvm
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class _Nhwc(relax.PyExprMutator):
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            a = getattr(call, "attrs", None)
+            if not (isinstance(call.op, tvm.ir.Op) and call.op.name == "relax.nn.conv2d" and a.data_layout == "NCHW" and a.kernel_layout == "OIHW" and a.out_layout == "NCHW" and a.groups == 1):
+                return call
+            x, w = call.args
+            xt = self.builder_.emit(relax.op.permute_dims(x, [0, 2, 3, 1]))
+            wt = self.builder_.emit(relax.op.permute_dims(w, [2, 3, 1, 0]))
+            y = self.builder_.emit(relax.op.nn.conv2d(xt, wt, strides=a.strides, padding=a.padding, dilation=a.dilation,
+                                                      groups=1, data_layout="NHWC", kernel_layout="HWIO",
+                                                      out_layout="NHWC", out_dtype=a.out_dtype or None))
+            return relax.op.permute_dims(y, [0, 3, 1, 2])
+
+    m = _Nhwc(mod)
+    for gv, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            m.builder_.update_func(gv, m.visit_expr(func))
+    return m.builder_.get()
