@@ -66,6 +66,24 @@ def tvm_target(target, tvm):
     return t
 
 
+def fold_weights(onnx_bytes: bytes) -> bytes:
+    """The graph with its weight-decode subgraph (packed/fp16/int8 storage) evaluated once: onnxruntime's basic
+    optimizations fold every node whose inputs are all constants. Relax cannot fold the decode itself (CumSum
+    and ScatterElements stay runtime ops), so without this the TVM library would rebuild every weight tensor on
+    every call, and the conv schedules could not re-lay the weights out at build time. The library therefore
+    holds the decoded (dense fp32) weights, as onnxruntime's session does after loading."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgeticket-fold-") as d:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.optimized_model_filepath = str(Path(d) / "folded.onnx")
+        ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
+        return (Path(d) / "folded.onnx").read_bytes()
+
+
 def relax_module(onnx_bytes: bytes, conv_layout: str = "nhwc"):
     import onnx
 
@@ -74,7 +92,7 @@ def relax_module(onnx_bytes: bytes, conv_layout: str = "nhwc"):
     tvm, relax, from_onnx = _tvm()
     if conv_layout not in CONV_LAYOUTS:
         raise EdgeTicketError(f"unknown TVM conv layout '{conv_layout}'; valid: {', '.join(CONV_LAYOUTS)}")
-    mod = from_onnx(onnx.load_from_string(onnx_bytes), keep_params_in_input=False)
+    mod = from_onnx(onnx.load_from_string(fold_weights(onnx_bytes)), keep_params_in_input=False)
     mod = relax.transform.DecomposeOpsForInference()(mod)
     return to_nhwc(mod) if conv_layout == "nhwc" else mod
 

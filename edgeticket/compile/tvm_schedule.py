@@ -20,6 +20,20 @@ first, and the rules only schedule the functions it has no record for.
 from __future__ import annotations
 
 VECTOR_BITS_DEFAULT = 128
+INLINE_PAD = bool(int(__import__("os").environ.get("ET_INLINE_PAD", "0")))
+
+
+def _host_vector_bits() -> int | None:
+    """Widest vector the host CPU executes natively (LLVM reports 512 for AMD Zen 3, which has no AVX-512)."""
+    try:
+        flags = next((ln for ln in open("/proc/cpuinfo") if ln.startswith(("flags", "Features"))), "").split()
+    except OSError:
+        return None
+    if "avx512f" in flags:
+        return 512
+    if "avx2" in flags or "avx" in flags:
+        return 256
+    return 128 if flags else None
 
 
 def _lanes(target, bits: int = 32) -> int:
@@ -29,7 +43,10 @@ def _lanes(target, bits: int = 32) -> int:
         width = int(llvm_get_vector_width(target))
     except Exception:  # noqa: BLE001 - cross targets without a vector width attribute
         width = -1
-    return max((width if width > 0 else VECTOR_BITS_DEFAULT) // bits, 1)
+    width = width if width > 0 else VECTOR_BITS_DEFAULT
+    if not str(target.attrs.get("mtriple", "")):  # built for this machine: what it really runs
+        width = min(width, _host_vector_bits() or width)
+    return max(width // bits, 1)
 
 
 def _extent(sch, loop):
@@ -59,26 +76,33 @@ def _rules():
             if len(convs) != 1:
                 return None
             conv = convs[0].block_rv
-            for b in infos:  # padding (and anything else spatial feeding the conv) is read in place
-                if b.block_rv.same_as(conv) or not b.is_injective():
+            conv_stmt = sch.get(conv)
+            for b in (infos if INLINE_PAD else []):  # padding read in place
+                if sch.get(b.block_rv).same_as(conv_stmt) or not b.is_injective():
                     continue
-                if any(c.same_as(conv) for c in sch.get_consumers(b.block_rv)):
+                if any(sch.get(c).same_as(conv_stmt) for c in sch.get_consumers(b.block_rv)):
                     try:
                         sch.compute_inline(b.block_rv)
                     except Exception:  # noqa: BLE001
                         pass
             n, y, x, f, ry, rx, c = sch.get_loops(conv)
-            F, W = _extent(sch, f), _extent(sch, x)
-            if F is None or W is None:
+            F, H, W = _extent(sch, f), _extent(sch, y), _extent(sch, x)
+            if F is None or W is None or H is None:
                 return None
             lanes = _lanes(target)
             fi = next((v for v in (2 * lanes, lanes, 4, 2) if F % v == 0 and v <= F), 1)
-            xi = next(d for d in range(min(W, max(12 // max(fi // lanes, 1), 1)), 0, -1) if W % d == 0)
+            # register tile: yi x xi output positions x fi channels, at most ~12 vector accumulators
+            positions = max(12 // max(fi // lanes, 1), 1)
+            xi = next(d for d in range(min(W, positions), 0, -1) if W % d == 0)
+            yi = next(d for d in range(min(H, positions // xi), 0, -1) if H % d == 0)
             f_o, f_i = sch.split(f, [None, fi])
+            y_o, y_i = sch.split(y, [None, yi])
             x_o, x_i = sch.split(x, [None, xi])
-            sch.reorder(n, y, x_o, f_o, ry, rx, c, x_i, f_i)
+            # output-channel tile outermost: its slice of the weights (kh*kw*C*fi floats) stays in cache while
+            # every image, row and column tile of the batch x timesteps passes under it
+            sch.reorder(f_o, n, y_o, x_o, ry, rx, c, y_i, x_i, f_i)
             acc = sch.cache_write(conv, 0, "local")
-            sch.reverse_compute_at(acc, f_o, preserve_unit_loops=True)
+            sch.reverse_compute_at(acc, x_o, preserve_unit_loops=True)
             # the epilogue (bias add, ...) runs on the tile as it leaves the registers
             consumers = sch.get_consumers(acc)
             while len(consumers) == 1:
@@ -87,8 +111,9 @@ def _rules():
                 except Exception:  # noqa: BLE001
                     break
                 consumers = sch.get_consumers(acc)
-            outer = sch.fuse(n, y)
+            outer = sch.fuse(f_o, n, y_o)
             sch.parallel(outer)
+            sch.unroll(y_i)
             sch.unroll(x_i)
             sch.vectorize(f_i)
             init = sch.decompose_reduction(conv, ry)
@@ -98,6 +123,12 @@ def _rules():
             sch.vectorize(wloops[-1])
             for b in sch.get_consumers(acc):  # an epilogue that would not inline: its own parallel loop nest
                 _parallel_vectorize(sch, b, lanes)
+            for b in sch.get_producers(conv):  # padding that would not inline
+                if not sch.get(b).name_hint.startswith(("conv2d", "root")):
+                    try:
+                        _parallel_vectorize(sch, b, lanes)
+                    except Exception:  # noqa: BLE001
+                        pass
             return sch
 
     class Elementwise(dl.ScheduleRule):
@@ -243,10 +274,36 @@ def pipeline(target, database=None):
     return _pipeline
 
 
-def to_nhwc(mod):
-    """Each conv2d computed in NHWC with HWIO weights: the input is transposed before it, the output back after
-    it (the weight transposition is folded at build time, and the output transposition fuses into the conv's
-    write-back). Done per call rather than with Relax's ConvertLayout, which refuses some of our graphs."""
+BLOCK_F = 16  # output channels per weight block (two AVX2 / four NEON vectors of float32)
+
+
+def _blocked_conv_te(x, w5, strides, padding, fi):
+    """NHWC conv with weights blocked as [F/fi, KH, KW, C, fi]: the fi-channel slice the register tile uses is
+    one contiguous stream."""
+    from tvm import te, topi
+
+    n_, h_, w_, c_ = x.shape
+    fo, kh, kw, _, _ = w5.shape
+    pt, pl, pb, pr = (int(v) for v in padding)
+    sh, sw = (int(v) for v in strides)
+    pad = topi.nn.pad(x, [0, pt, pl, 0], [0, pb, pr, 0], name="pad_temp") if (pt or pl or pb or pr) else x
+    oh = (h_ + pt + pb - kh) // sh + 1
+    ow = (w_ + pl + pr - kw) // sw + 1
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    rc = te.reduce_axis((0, c_), name="rc")
+    return te.compute((n_, oh, ow, fo * fi),
+                      lambda n, y, xx, f: te.sum(pad[n, y * sh + ry, xx * sw + rx, rc] * w5[f // fi, ry, rx, rc, f % fi],
+                                                 axis=[ry, rx, rc]),
+                      name="conv2d_nhwc")
+
+
+def to_nhwc(mod, block_f: int = BLOCK_F):
+    """Each conv2d computed in NHWC: the input is transposed before it, the output back after it (that
+    transposition fuses into the conv's write-back). Constant weights are re-laid out at build time as
+    [F/fi, KH, KW, C, fi] blocks; computed ones (a decode subgraph) as HWIO by a transposition. Done per call
+    rather than with Relax's ConvertLayout, which refuses some of our graphs."""
+    import numpy as np
     import tvm
     from tvm import relax
 
@@ -255,14 +312,25 @@ def to_nhwc(mod):
         def visit_call_(self, call):
             call = super().visit_call_(call)
             a = getattr(call, "attrs", None)
-            if not (isinstance(call.op, tvm.ir.Op) and call.op.name == "relax.nn.conv2d" and a.data_layout == "NCHW" and a.kernel_layout == "OIHW" and a.out_layout == "NCHW" and a.groups == 1):
+            if not (isinstance(call.op, tvm.ir.Op) and call.op.name == "relax.nn.conv2d" and a.data_layout == "NCHW"
+                    and a.kernel_layout == "OIHW" and a.out_layout == "NCHW" and a.groups == 1):
                 return call
             x, w = call.args
             xt = self.builder_.emit(relax.op.permute_dims(x, [0, 2, 3, 1]))
-            wt = self.builder_.emit(relax.op.permute_dims(w, [2, 3, 1, 0]))
-            y = self.builder_.emit(relax.op.nn.conv2d(xt, wt, strides=a.strides, padding=a.padding, dilation=a.dilation,
-                                                      groups=1, data_layout="NHWC", kernel_layout="HWIO",
-                                                      out_layout="NHWC", out_dtype=a.out_dtype or None))
+            dil = [int(d) for d in a.dilation]
+            if isinstance(w, tvm.ir.expr.Constant) and dil == [1, 1] and w.value.shape[0] % block_f == 0 and \
+                    str(w.value.dtype) == "float32" and not (a.out_dtype and str(a.out_dtype) not in ("", "float32")):
+                wn = w.value.numpy()
+                F, C, KH, KW = wn.shape
+                w5 = np.ascontiguousarray(wn.reshape(F // block_f, block_f, C, KH, KW).transpose(0, 3, 4, 2, 1))
+                y = self.builder_.emit_te(_blocked_conv_te, xt, relax.const(w5), [int(v) for v in a.strides],
+                                          [int(v) for v in a.padding], block_f, primfunc_name_hint="conv2d_blocked")
+            else:
+                wt = self.builder_.emit(relax.op.permute_dims(w, [2, 3, 1, 0]))
+                y = self.builder_.emit(relax.op.nn.conv2d(xt, wt, strides=a.strides, padding=a.padding,
+                                                          dilation=a.dilation, groups=1, data_layout="NHWC",
+                                                          kernel_layout="HWIO", out_layout="NHWC",
+                                                          out_dtype=a.out_dtype or None))
             return relax.op.permute_dims(y, [0, 3, 1, 2])
 
     m = _Nhwc(mod)
