@@ -218,3 +218,61 @@ def test_tvm_cross_builds_for_every_arm_target(ticket, tmp_path):
         head = out.read_bytes()[:20]
         assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183, t.name  # EM_AARCH64
     assert m["backends"]["onnxruntime"]["built"]
+
+
+def _ort_bundle(ticket, tmp_path, layout="time-folded"):
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name=f"o-{layout}", backend="onnxruntime", calib_n=8,
+                           layout=layout, log=lambda s: None)
+    return m, (tmp_path / f"o-{layout}" / "model.onnx").read_bytes()
+
+
+def test_tvm_weight_decode_is_folded_before_import(ticket, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from edgeticket.compile.tvm_build import fold_weights
+
+    _, data = _ort_bundle(ticket, tmp_path)
+    ops = {n.op_type for n in onnx.load_from_string(data).graph.node}
+    folded = fold_weights(data)
+    fops = {n.op_type for n in onnx.load_from_string(folded).graph.node}
+    assert "CumSum" in ops and not fops & {"CumSum", "ScatterElements", "BitShift"}, (ops, fops)
+    x = np.random.RandomState(0).rand(3, 1, 8, 8).astype(np.float32)
+    a = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(folded, providers=["CPUExecutionProvider"])
+    for u, v in zip(a.run(None, {"input": x}), b.run(None, {"input": x})):
+        assert np.array_equal(u, v)
+
+
+@pytest.mark.parametrize("layout", ["time-folded", "streaming"])
+def test_tvm_default_schedules_cover_every_kernel(ticket, tmp_path, layout):
+    """Every PrimFunc leaves the pipeline scheduled (TVM's own CPU pipeline schedules none: serial scalar loops),
+    the convs with constant weights in the blocked layout (tiny: 8 channels -> HWIO path, 16 -> blocked)."""
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+    from tvm.s_tir import dlight as dl
+
+    from edgeticket.compile.tvm_build import host_llvm, relax_module
+    from edgeticket.compile.tvm_schedule import _rules
+
+    _, data = _ort_bundle(ticket, tmp_path, layout)
+    mod = relax_module(data)
+    target = tvm.target.Target(host_llvm(tvm))
+    with target:
+        mod = tvm.transform.Sequential(cpu.library_dispatch_passes(target) + cpu.legalize_passes(target)
+                                       + [dl.ApplyDefaultSchedule(*_rules())])(mod)
+    funcs = {gv.name_hint: f for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+    unscheduled = [n for n, f in funcs.items() if not bool(f.attrs.get("tirx.is_scheduled", False))]
+    assert funcs and not unscheduled, unscheduled
+    assert any(n.startswith("conv2d_blocked") for n in funcs) and any("parallel" in f.script() for f in funcs.values())
+
+
+def test_conv_register_tile_fits_and_divides():
+    from edgeticket.compile.tvm_schedule import ACCUMULATORS, _conv_tile
+
+    for lanes in (4, 8):
+        for F, H, W in [(32, 28, 28), (64, 14, 14), (128, 7, 7), (512, 4, 4), (512, 2, 2), (16, 1, 1), (10, 3, 3)]:
+            fi, yi, xi = _conv_tile(F, H, W, lanes)
+            assert F % fi == 0 and H % yi == 0 and W % xi == 0
+            assert max(fi // lanes, 1) * yi * xi <= ACCUMULATORS
+    assert _conv_tile(128, 7, 7, 8) == (8, 1, 7)  # a prime width: one vector of channels x the whole row
+    assert _conv_tile(512, 4, 4, 8) == (16, 1, 4)

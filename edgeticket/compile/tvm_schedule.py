@@ -1,26 +1,25 @@
 """Default CPU schedules for the TVM (Relax) build, without tuning.
 
 TVM 0.27's CPU pipeline legalizes every operator to plain TensorIR loops and schedules none of them: each
-conv2d runs as seven serial scalar loops on one core, which is why an untuned build ran ~20x slower than
-onnxruntime. This module gives every PrimFunc a schedule before lowering, in the style of TVM's dlight rules:
+conv2d runs as seven serial scalar loops on one core, which is why an untuned build ran ~16-25x slower than
+onnxruntime. This module rewrites the convs and gives every PrimFunc a schedule before lowering, in the style
+of TVM's dlight rules (docs/tvm-notes.md has what each step gave):
 
-- `Conv2dNHWC`: the conv of the NHWC layout (`ConvertLayout` to NHWC/HWIO runs first, the weights are constants,
-  so their transposition is folded at build time). Register tile of `xi` output columns x one vector of output
-  channels accumulated in registers, reduction (kernel rows, columns, input channels) outside the tile, the
-  padding inlined, the bias (and any other elementwise epilogue) applied when the tile is written back, batch x
-  rows run in parallel.
-- `Elementwise`: everything else (the LIF arithmetic, transposes, pooling, spike counts, the classifier): chains
-  of spatial blocks are inlined into their consumers, the outer loops run in parallel and the innermost loop is
-  vectorized where it is spatial.
-
-Tuning records (MetaSchedule) take precedence where a database is given: `pipeline(target, database)` applies it
-first, and the rules only schedule the functions it has no record for.
+- `to_nhwc`: every conv2d computed in NHWC; constant weights re-laid out at build time as [F/16, KH, KW, C, 16]
+  blocks, so the 16-channel slice a register tile multiplies by is one contiguous stream.
+- `Conv2dNHWC` rule: output-channel tile outermost (its weight slice stays in cache while every image, row and
+  column of the batch x timesteps passes under it), a register tile of rows x columns x channels
+  (`_conv_tile`), the reduction outside the tile, the bias and the transposition back to NCHW applied when the
+  tile leaves the registers, output-channel tiles x images x row tiles in parallel.
+- `Elementwise` rule: everything else (the LIF arithmetic, transposes, pooling, spike counts, the classifier).
+  Single-use spatial blocks are inlined into their consumer; a chain of blocks ending in one output (the LIF over
+  T steps, ending in the stacked spikes) is computed channel-plane by channel-plane under one parallel loop;
+  otherwise each block gets parallel rows and a vectorized contiguous inner loop.
 """
 
 from __future__ import annotations
 
 VECTOR_BITS_DEFAULT = 128
-INLINE_PAD = bool(int(__import__("os").environ.get("ET_INLINE_PAD", "0")))
 
 
 def _host_vector_bits() -> int | None:
@@ -56,6 +55,26 @@ def _extent(sch, loop):
     return int(ext.value) if isinstance(ext, tirx.IntImm) else None
 
 
+ACCUMULATORS = 12  # vector registers a conv register tile may hold (16 on AVX2 and 32 on NEON, minus operands)
+
+
+def _conv_tile(F: int, H: int, W: int, lanes: int) -> tuple[int, int, int]:
+    """(output channels, rows, columns) of the conv register tile: at most ACCUMULATORS vectors, exact divisors
+    (no tail predicates), the most multiply-adds per value loaded (weights vectors + input broadcasts)."""
+    best = None
+    for fi in (2 * lanes, lanes, 4, 2, 1):
+        if F % fi or fi > F:
+            continue
+        vecs = max(fi // lanes, 1)
+        positions = max(ACCUMULATORS // vecs, 1)
+        xi = next(d for d in range(min(W, positions), 0, -1) if W % d == 0)
+        yi = next(d for d in range(min(H, positions // xi), 0, -1) if H % d == 0)
+        score = (vecs * xi * yi) / (vecs + xi * yi)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, fi, yi, xi)
+    return best[1:]
+
+
 def _rules():
     from tvm import s_tir
     from tvm.s_tir import dlight as dl
@@ -72,29 +91,19 @@ def _rules():
             infos = normalize_prim_func(sch)
             if infos is None:
                 return None
-            convs = [b for b in infos if b.dom_kind() == "SSSSRRR" and sch.get(b.block_rv).name_hint.startswith("conv2d_nhwc")]
+            convs = [b for b in infos
+                     if b.dom_kind() == "SSSSRRR" and sch.get(b.block_rv).name_hint.startswith("conv2d_nhwc")]
             if len(convs) != 1:
                 return None
             conv = convs[0].block_rv
-            conv_stmt = sch.get(conv)
-            for b in (infos if INLINE_PAD else []):  # padding read in place
-                if sch.get(b.block_rv).same_as(conv_stmt) or not b.is_injective():
-                    continue
-                if any(sch.get(c).same_as(conv_stmt) for c in sch.get_consumers(b.block_rv)):
-                    try:
-                        sch.compute_inline(b.block_rv)
-                    except Exception:  # noqa: BLE001
-                        pass
+            # the padding stays a block of its own (inlined, its bounds test sits in the innermost loop; measured
+            # no faster) and gets a parallel, vectorized loop nest below
             n, y, x, f, ry, rx, c = sch.get_loops(conv)
             F, H, W = _extent(sch, f), _extent(sch, y), _extent(sch, x)
             if F is None or W is None or H is None:
                 return None
             lanes = _lanes(target)
-            fi = next((v for v in (2 * lanes, lanes, 4, 2) if F % v == 0 and v <= F), 1)
-            # register tile: yi x xi output positions x fi channels, at most ~12 vector accumulators
-            positions = max(12 // max(fi // lanes, 1), 1)
-            xi = next(d for d in range(min(W, positions), 0, -1) if W % d == 0)
-            yi = next(d for d in range(min(H, positions // xi), 0, -1) if H % d == 0)
+            fi, yi, xi = _conv_tile(F, H, W, lanes)
             f_o, f_i = sch.split(f, [None, fi])
             y_o, y_i = sch.split(y, [None, yi])
             x_o, x_i = sch.split(x, [None, xi])
@@ -123,7 +132,7 @@ def _rules():
             sch.vectorize(wloops[-1])
             for b in sch.get_consumers(acc):  # an epilogue that would not inline: its own parallel loop nest
                 _parallel_vectorize(sch, b, lanes)
-            for b in sch.get_producers(conv):  # padding that would not inline
+            for b in sch.get_producers(conv):  # the padding
                 if not sch.get(b).name_hint.startswith(("conv2d", "root")):
                     try:
                         _parallel_vectorize(sch, b, lanes)
@@ -247,11 +256,10 @@ def _parallel_vectorize(sch, block, lanes: int, dom_kind: str | None = None):
         sch.parallel(fused)
 
 
-def pipeline(target, database=None):
-    """The Relax pipeline for a CPU target: TVM's default CPU passes with tuning records (if any) and these
-    default schedules between legalization and lowering."""
+def pipeline(target):
+    """The Relax pipeline for a CPU target: TVM's default CPU passes with these schedules applied between
+    legalization and lowering."""
     import tvm
-    from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu
     from tvm.s_tir import dlight as dl
 
@@ -261,15 +269,9 @@ def pipeline(target, database=None):
     def _pipeline(mod, _ctx):
         with target:
             passes = cpu.library_dispatch_passes(target) + cpu.legalize_passes(target)
-            if database is not None:
-                passes.append(relax.transform.MetaScheduleApplyDatabase(enable_warning=False))
             passes.append(dl.ApplyDefaultSchedule(conv, elementwise))
             passes += cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
-            seq = tvm.transform.Sequential(passes)
-            if database is not None:
-                with database:
-                    return seq(mod)
-            return seq(mod)
+            return tvm.transform.Sequential(passes)(mod)
 
     return _pipeline
 
