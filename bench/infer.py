@@ -18,6 +18,23 @@ import torch
 from edgeticket import api, bundle
 
 
+def time_blocks(fns: dict, reps: int, rounds: int = 4, pause_s: float = 0.2) -> dict:
+    """Like time_interleaved, but in alternating blocks of reps // rounds calls with a pause between blocks:
+    runtimes whose worker threads spin after a call (onnxruntime, TVM) otherwise steal the cores from each other
+    when their calls alternate one by one. Median per function over all blocks."""
+    times = {k: [] for k in fns}
+    per = max(reps // rounds, 1)
+    for _ in range(rounds):
+        for k, f in fns.items():
+            time.sleep(pause_s)
+            f()  # warm
+            for _ in range(per):
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def time_interleaved(fns: dict, reps: int) -> dict:
     for f in fns.values():
         f()

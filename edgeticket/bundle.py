@@ -83,7 +83,8 @@ def runner(bundle_dir: Path, manifest: dict, providers=None, threads=None, backe
 
         tv = manifest["backends"]["tvm"]
         return TvmRunner(bundle_dir / tv["library"], manifest["layout"], manifest["timesteps"],
-                         manifest["lif"]["layers"], syn, manifest["lif"]["state_shapes"], manifest["num_classes"])
+                         manifest["lif"]["layers"], syn, manifest["lif"]["state_shapes"], manifest["num_classes"],
+                         threads=threads)
     from .runtime import OnnxRunner, make_session
 
     sess = make_session(bundle_dir / MODEL, providers=providers, threads=threads)

@@ -114,8 +114,8 @@ def search(device, out, resume_dir, as_json, quiet, **given):
 @click.option("--opset", default=None, type=int, help="ONNX opset (default: min(17, the target's max_opset)).")
 @click.option("--backend", default="auto", show_default=True,
               help="What the bundle carries beside model.onnx: auto (onnxruntime + the sparse event-driven backend "
-                   "where the net is supported), both (onnxruntime + tvm), all, or a comma list of onnxruntime, "
-                   "sparse, tvm.")
+                   "+ the TVM library, each where it applies; skipped ones are noted), both (onnxruntime + tvm), all, "
+                   "or a comma list of onnxruntime, sparse, tvm.")
 @click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
 @click.option("--name", default=None, help="Bundle folder name inside --out (default: <target>_<arch>_<id>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")

@@ -6,8 +6,8 @@ validated against, and what onnxruntime / TensorRT run):
   event-driven kernels, built for the target's CPU). Spike-exact against onnxruntime or not built.
 - `tvm`: tvm/<target>.so, a Relax VM library built by TVM for the target (edgeticket.compile.tvm_build).
 
-`--backend` takes a comma list of these, `both` (onnxruntime,tvm), `all`, or `auto` (onnxruntime + sparse where
-the net is supported). The manifest's `backends` says what was built, what was skipped and why, the sparse
+`--backend` takes a comma list of these, `both` (onnxruntime,tvm), `all`, or `auto` (all three, each where it
+applies: sparse for tiny/vgg nets, tvm where apache-tvm is installed and the target's compiler is there). The manifest's `backends` says what was built, what was skipped and why, the sparse
 backend's memory, and which backend the cost model picks as the default.
 """
 
@@ -36,7 +36,7 @@ def parse(spec: str) -> tuple[list[str], bool]:
     """(backends, explicit). `auto` builds what applies and skips the rest with a note."""
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
-        return ["onnxruntime", "sparse"], False
+        return ["onnxruntime", "sparse", "tvm"], False
     if spec == "both":
         return ["onnxruntime", "tvm"], True
     if spec == "all":

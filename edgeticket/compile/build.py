@@ -279,11 +279,13 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
             rec, f = build_tvm(tmp, target, onnx_bytes, layout, x, runner, log)
             out["tvm"] = rec
             files.update(f)
-        except EdgeTicketError as e:
+        except Exception as e:  # noqa: BLE001 - a TVM internal error is one line here, not a traceback
+            msg = str(e) if isinstance(e, EdgeTicketError) else \
+                f"TVM failed to build this graph ({type(e).__name__}: {str(e).strip().splitlines()[-1][:200] if str(e).strip() else ''})"
             if explicit:
-                raise
-            out["tvm"] = {"built": False, "reason": str(e)}
-            log(f"note: TVM backend skipped: {e}")
+                raise EdgeTicketError(f"{msg}; use --backend onnxruntime") if not isinstance(e, EdgeTicketError) else e from None
+            out["tvm"] = {"built": False, "reason": msg}
+            log(f"note: TVM backend skipped: {msg}")
     return out, files
 
 

@@ -28,6 +28,9 @@ TVM_DIR = "tvm"
 
 
 def _tvm():
+    from ..tvm_runtime import set_threads
+
+    set_threads()  # before TVM's thread pool exists (the host check runs the library in this process)
     try:
         import tvm
         from tvm import relax
@@ -155,7 +158,8 @@ def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, 
         raise EdgeTicketError(f"TVM build differs from onnxruntime (layer {mm.get('layer')}, timestep "
                               f"{mm.get('timestep')}; logits diff {check['logits_max_abs_diff']:.3g})")
     desc = tt.attrs.get("mcpu", "") or str(target.tvm_target)
-    record = {"built": True, "library": rel, "arch": target.arch, "target": str(tt),
+    record = {"built": True, "library": rel, "library_bytes": (Path(tmp) / rel).stat().st_size, "arch": target.arch,
+              "target": str(tt),
               "target_desc": f"{target.arch} {desc}".strip(), "build_s": round(build_s, 2),
               "tuned": False, "schedule": "edgeticket default CPU schedules", "conv_layout": "NHWC",
               "tvm_version": tvm.__version__,
