@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import tiny_cfg
-from edgeticket import api
+from edgeticket import api, bundle
 from edgeticket.cli import main
 from edgeticket.compile.deploy import lif_layers, synaptic_layers, to_deploy
 from edgeticket.compile.eventnet import program
@@ -191,10 +191,15 @@ def test_bad_backend_is_a_one_line_error(ticket, tmp_path):
 tvm = pytest.importorskip("tvm") if os.environ.get("EDGETICKET_REQUIRE_TVM") != "1" else __import__("tvm")
 
 
-def test_tvm_host_build_matches_onnxruntime_and_profiles(ticket, tmp_path):
+@pytest.mark.parametrize("layout", ["time-folded", "streaming"])
+def test_tvm_host_build_matches_onnxruntime_and_profiles(ticket, tmp_path, layout):
     m = api.compile_ticket(ticket, "host", out=tmp_path, name="t", backend="onnxruntime,tvm", calib_n=16,
-                           log=lambda s: None)
+                           layout=layout, log=lambda s: None)
     tv = m["backends"]["tvm"]
+    x, _ = bundle.calibration_inputs(m["bundle_dir"])
+    lo, co = bundle.runner(m["bundle_dir"], m).run(x)
+    lt, ct = bundle.runner(m["bundle_dir"], m, backend="tvm").run(x)
+    assert np.allclose(lo, lt, atol=1e-4) and all(np.array_equal(co[k], ct[k]) for k in ct)
     assert tv["built"] and tv["validation"]["spikes_equal"] and (tmp_path / "t" / tv["library"]).is_file()
     r = CliRunner().invoke(main, ["profile", str(tmp_path / "t"), "--backend", "tvm", "--runs", "2", "--json"])
     assert r.exit_code == 0, r.output
@@ -276,3 +281,11 @@ def test_conv_register_tile_fits_and_divides():
             assert max(fi // lanes, 1) * yi * xi <= ACCUMULATORS
     assert _conv_tile(128, 7, 7, 8) == (8, 1, 7)  # a prime width: one vector of channels x the whole row
     assert _conv_tile(512, 4, 4, 8) == (16, 1, 4)
+
+
+def test_tvm_runtime_uses_every_cpu_unless_told(monkeypatch):
+    from edgeticket.tvm_runtime import set_threads
+
+    monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
+    assert set_threads() == (os.cpu_count() or 1) == int(os.environ["TVM_NUM_THREADS"])
+    assert set_threads(1) == 1 and os.environ["TVM_NUM_THREADS"] == "1"
