@@ -41,9 +41,6 @@ def _tvm():
     return tvm, relax, from_onnx
 
 
-CONV_LAYOUTS = ("nhwc", "nchw")
-
-
 def host_llvm(tvm) -> dict:
     """The llvm target of this machine's CPU (without -mcpu LLVM emits baseline x86-64/armv8 code)."""
     get = tvm.get_global_func("tvm.codegen.llvm.GetHostCPUName", True)
@@ -87,24 +84,20 @@ def fold_weights(onnx_bytes: bytes) -> bytes:
         return (Path(d) / "folded.onnx").read_bytes()
 
 
-def relax_module(onnx_bytes: bytes, conv_layout: str = "nhwc"):
+def relax_module(onnx_bytes: bytes):
+    """The bundle's graph in Relax, weights folded, convs in NHWC with blocked weights (tvm_schedule.to_nhwc)."""
     import onnx
 
     from .tvm_schedule import to_nhwc
 
     tvm, relax, from_onnx = _tvm()
-    if conv_layout not in CONV_LAYOUTS:
-        raise EdgeTicketError(f"unknown TVM conv layout '{conv_layout}'; valid: {', '.join(CONV_LAYOUTS)}")
     mod = from_onnx(onnx.load_from_string(fold_weights(onnx_bytes)), keep_params_in_input=False)
     mod = relax.transform.DecomposeOpsForInference()(mod)
-    return to_nhwc(mod) if conv_layout == "nhwc" else mod
+    return to_nhwc(mod)
 
 
-def build_module(mod, target, schedule: bool = True):
-    """schedule=False: TVM's own CPU pipeline (unscheduled loops), kept for comparisons (bench/tvm.py)."""
+def build_module(mod, target):
     tvm, relax, _ = _tvm()
-    if not schedule:
-        return tvm.compile(mod, target=target)
     from .tvm_schedule import pipeline
 
     return tvm.compile(mod, target=target, relax_pipeline=pipeline(target))

@@ -19,9 +19,12 @@ of TVM's dlight rules (docs/tvm-notes.md has what each step gave):
 
 from __future__ import annotations
 
+import functools
+
 VECTOR_BITS_DEFAULT = 128
 
 
+@functools.lru_cache(maxsize=1)
 def _host_vector_bits() -> int | None:
     """Widest vector the host CPU executes natively (LLVM reports 512 for AMD Zen 3, which has no AVX-512)."""
     try:
@@ -80,7 +83,9 @@ def _rules():
     from tvm.s_tir import dlight as dl
     from tvm.s_tir.dlight.analysis import normalize_prim_func
 
-    class Conv2dNHWC(dl.ScheduleRule):
+    class _CpuRule(dl.ScheduleRule):
+        """llvm targets only; `schedule(sch, infos, target)` returns the schedule or None (rule does not apply)."""
+
         def is_target_available(self, target) -> bool:
             return target.kind.name == "llvm"
 
@@ -89,8 +94,10 @@ def _rules():
                 return None
             sch = s_tir.Schedule(func)
             infos = normalize_prim_func(sch)
-            if infos is None:
-                return None
+            return None if infos is None else self.schedule(sch, infos, target)
+
+    class Conv2dNHWC(_CpuRule):
+        def schedule(self, sch, infos, target):
             convs = [b for b in infos
                      if b.dom_kind() == "SSSSRRR" and sch.get(b.block_rv).name_hint.startswith("conv2d_nhwc")]
             if len(convs) != 1:
@@ -140,17 +147,8 @@ def _rules():
                         pass
             return sch
 
-    class Elementwise(dl.ScheduleRule):
-        def is_target_available(self, target) -> bool:
-            return target.kind.name == "llvm"
-
-        def apply(self, func, target, _tunable):
-            if not self.is_target_available(target):
-                return None
-            sch = s_tir.Schedule(func)
-            infos = normalize_prim_func(sch)
-            if infos is None:
-                return None
+    class Elementwise(_CpuRule):
+        def schedule(self, sch, infos, target):
             remaining = _inline_single_use(sch, infos)
             lanes = _lanes(target)
             if len(remaining) > 1 and all(b.is_injective() for b in remaining):
