@@ -280,10 +280,13 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
             out["tvm"] = rec
             files.update(f)
         except Exception as e:  # noqa: BLE001 - a TVM internal error is one line here, not a traceback
-            msg = str(e) if isinstance(e, EdgeTicketError) else \
-                f"TVM failed to build this graph ({type(e).__name__}: {str(e).strip().splitlines()[-1][:200] if str(e).strip() else ''})"
+            if isinstance(e, EdgeTicketError):
+                msg = str(e)
+            else:
+                last = (str(e).strip().splitlines() or [""])[-1][:200]
+                msg = f"TVM failed to build this graph ({type(e).__name__}: {last}); use --backend onnxruntime"
             if explicit:
-                raise EdgeTicketError(f"{msg}; use --backend onnxruntime") if not isinstance(e, EdgeTicketError) else e from None
+                raise EdgeTicketError(msg) from None
             out["tvm"] = {"built": False, "reason": msg}
             log(f"note: TVM backend skipped: {msg}")
     return out, files

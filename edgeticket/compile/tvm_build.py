@@ -4,12 +4,11 @@ ONNX import keeps the dynamic batch. The target comes from the target file's [tv
 raspberry-pi/4b-aarch64, or an llvm table with mtriple/mcpu); libraries for another CPU are exported with
 its cross compiler (Debian's g++-aarch64-linux-gnu for aarch64: `make cross-tools`). The host build of the
 same module always runs in the Relax VM on the validation inputs and must match onnxruntime spike for spike;
-a cross build is additionally checked under qemu-user where an aarch64 Python with the TVM runtime is
-available (see docs/tvm-notes.md for what blocks it here).
+a cross build itself is not run here (docs/tvm-notes.md).
 
-Speed: the convolutions run in NHWC with HWIO weights (folded at build time) and every kernel gets a default
-CPU schedule (compile/tvm_schedule.py: register-tiled, vectorized, parallel convs; LIF chains computed plane by
-plane). The host target is the llvm of this machine's CPU (its -mcpu), so the vector units are used.
+Speed: the weight decode is folded before import, the convolutions run in NHWC with constant weights blocked
+at build time, and every kernel gets a default CPU schedule (compile/tvm_schedule.py). The host target is the
+llvm of this machine's CPU (its -mcpu), so the vector units are used.
 """
 
 from __future__ import annotations

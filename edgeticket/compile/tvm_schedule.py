@@ -20,6 +20,7 @@ of TVM's dlight rules (docs/tvm-notes.md has what each step gave):
 from __future__ import annotations
 
 import functools
+import math
 
 VECTOR_BITS_DEFAULT = 128
 
@@ -235,7 +236,7 @@ def _parallel_vectorize(sch, block, lanes: int, dom_kind: str | None = None):
         return
     spatial = loops[:n_spatial]
     exts = [_extent(sch, lp) for lp in spatial]
-    total = None if any(e is None for e in exts) else int(__import__("math").prod(exts))
+    total = None if any(e is None for e in exts) else math.prod(exts)
     if kinds is None or n_spatial == len(loops):  # injective: rows in parallel, a contiguous vector inside
         k, inner_ext = len(spatial) - 1, exts[-1]
         while k > 0 and inner_ext is not None and inner_ext < 4 * lanes and exts[k - 1] is not None:
