@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -c "import torch, spikingjelly.activation_based, edgeticket; print('edgeticket installed, torch', torch.__version__)"
-	$(PY) -m edgeticket.native > /dev/null  # the sparse backend's kernels for this machine (needs a C compiler)
+	$(PY) -m edgeticket.device.native > /dev/null  # the event backend's kernels for this machine (needs a C compiler)
 	touch $(STAMP)
 
 # Debian's aarch64 cross compilers and qemu-user: cross-built TVM libraries and sparse kernels for the ARM
@@ -45,14 +45,14 @@ demo: $(STAMP)
 	$(VENV)/bin/edgeticket compile $(DEMO_RUN) --target host --out bundles --name demo-host > /dev/null
 	$(VENV)/bin/edgeticket profile bundles/demo-host
 
-# regenerate docs/targets.md from targets/*.toml and the memory plans (tests/test_docs.py checks it)
+# regenerate docs/targets.md from edgeticket/targets/*.toml and the memory plans (tests/test_docs.py checks it)
 docs: $(STAMP)
-	$(PY) -m edgeticket.docs_targets > docs/targets.md.tmp && mv docs/targets.md.tmp docs/targets.md
+	$(PY) tools/docs_targets.py > docs/targets.md.tmp && mv docs/targets.md.tmp docs/targets.md
 
 bench: $(STAMP)
 	$(PY) bench/train_step.py
 	$(PY) bench/search_cost.py
-	$(PY) bench/sparse.py
+	$(PY) bench/event.py
 	$(PY) bench/tvm.py
 
 clean:

@@ -42,13 +42,15 @@ def _hparam_options(func):
 
 
 class _Group(click.Group):
-    """Turns EdgeTicketError into click's one-line `Error: ...` and exit code 1: never a traceback."""
+    """Turns EdgeTicketError into click's one-line `Error: ...` and its exit code (2): never a traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except EdgeTicketError as e:
-            raise click.ClickException(str(e)) from None
+            err = click.ClickException(str(e))
+            err.exit_code = e.exit_code
+            raise err from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -68,7 +70,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(device, out, resume_dir, as_json, quiet, **given):
-    from . import api, report
+    from . import api
 
     given = {k: v for k, v in given.items() if v is not None}
     if resume_dir:
@@ -88,7 +90,19 @@ def search(device, out, resume_dir, as_json, quiet, **given):
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif not quiet:
-        click.echo(report.table(summary))
+        from .search.summary import table
+
+        click.echo(table(summary))
+
+
+CALIBRATION_DIR = click.option(
+    "--calibration-dir", default=None, type=click.Path(file_okay=False),
+    help="Folder of calibration records (default: $EDGETICKET_CALIBRATION, else $XDG_DATA_HOME/edgeticket/"
+         "calibration); the packaged records are read beneath it.")
+
+
+def _log(m: str) -> None:
+    click.echo(m, err=True)
 
 
 @main.command("compile")
@@ -107,31 +121,33 @@ def search(device, out, resume_dir, as_json, quiet, **given):
               help="packed: values + uint8 gaps or a bitmask, rebuilt by ONNX ops at load; sparse-initializer: "
                    "ONNX's COO sparse_initializer; dense: no compression.")
 @click.option("--batch", default=1, show_default=True, type=int, help="Batch size the memory plan is made for.")
-@click.option("--calib-data", default=None, type=click.Path(dir_okay=False),
-              help="An .npz with x [N, C, H, W] (normalised) and y for validation, instead of the ticket's dataset.")
+@click.option("--validation-data", default=None, type=click.Path(dir_okay=False),
+              help="An .npz with x [N, C, H, W] (normalised) and y to validate on, instead of the ticket's dataset.")
 @click.option("--data-dir", default=None, help="Where the ticket's dataset is now (if it moved since the search).")
-@click.option("--calib-n", default=64, show_default=True, type=int, help="Number of validation inputs.")
+@click.option("--validation-n", default=64, show_default=True, type=int,
+              help="Number of validation samples (compared spike for spike, stored in the bundle).")
 @click.option("--opset", default=None, type=int, help="ONNX opset (default: min(17, the target's max_opset)).")
 @click.option("--backend", default="auto", show_default=True,
-              help="What the bundle carries beside model.onnx: auto (onnxruntime + the sparse event-driven backend "
+              help="What the bundle carries beside model.onnx: auto (onnxruntime + the event-driven backend "
                    "+ the TVM library, each where it applies; skipped ones are noted), both (onnxruntime + tvm), all, "
-                   "or a comma list of onnxruntime, sparse, tvm.")
+                   "or a comma list of onnxruntime, event, tvm.")
 @click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
 @click.option("--name", default=None, help="Bundle folder name inside --out (default: <target>_<arch>_<id>).")
+@CALIBRATION_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, calib_data, data_dir, calib_n, opset, backend,
-                force, name, as_json):
+def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, validation_data, data_dir, validation_n,
+                opset, backend, force, name, calibration_dir, as_json):
     """Turn a ticket folder (or a run folder: its final ticket) into a validated, time-unrolled ONNX bundle."""
     from . import api
 
     manifest = api.compile_ticket(ticket, target_name, out=out, layout=layout, weights=weights, storage=storage,
-                                  batch=batch, calib_data=calib_data, calib_n=calib_n, opset=opset, force=force,
-                                  log=lambda m: click.echo(m, err=True), name=name, data_dir=data_dir,
-                                  backend=backend)
+                                  batch=batch, validation_data=validation_data, validation_n=validation_n,
+                                  opset=opset, force=force, log=_log, name=name, data_dir=data_dir, backend=backend,
+                                  calibration_dir=calibration_dir)
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
     else:
-        from .inspect import describe
+        from .device.views import describe
 
         click.echo(describe(manifest))
 
@@ -139,20 +155,12 @@ def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, calib
 @main.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print the targets as JSON.")
 def targets_cmd(as_json):
-    """List the target boards with their memory budgets."""
-    from .targets import load_all
+    """List the target boards with their memory budgets ($EDGETICKET_TARGETS adds folders of your own)."""
+    from . import api
+    from .device.views import targets_table
 
-    ts = load_all()
-    if as_json:
-        click.echo(json.dumps([t.summary() for t in ts], indent=2))
-        return
-    rows = [("target", "RAM", "model budget", "cores", "ONNX opset", "runtime", "description")]
-    for t in ts:
-        rows.append((t.name, f"{t.ram_bytes / 2**20:.0f} MiB", f"{t.model_budget_bytes / 2**20:.0f} MiB", str(t.cores),
-                     str(t.max_opset), t.providers[0].replace("ExecutionProvider", ""), t.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    for r in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r[:6], widths)) + "  " + r[6])
+    ts = api.targets()
+    click.echo(json.dumps([t.summary() for t in ts], indent=2) if as_json else targets_table(ts))
 
 
 @main.command("inspect")
@@ -160,11 +168,10 @@ def targets_cmd(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(bundle_dir, as_json):
     """Show a bundle: target, layout, weights per layer, memory plan vs budget, validation (checks sha256s)."""
-    from . import bundle
-    from .inspect import describe
+    from . import api
+    from .device.views import describe
 
-    m = bundle.load(bundle_dir)
-    m["bundle_dir"] = str(bundle_dir)
+    m = api.inspect(bundle_dir)
     click.echo(json.dumps(m, indent=2) if as_json else describe(m))
 
 
@@ -173,81 +180,66 @@ def inspect_cmd(bundle_dir, as_json):
 @click.option("--runs", default=50, show_default=True, type=int, help="Timed runs after warm-up.")
 @click.option("--warmup", default=5, show_default=True, type=int, help="Untimed warm-up runs.")
 @click.option("--batch", default=1, show_default=True, type=int, help="Batch size of each run.")
-@click.option("--threads", default=None, type=int, help="onnxruntime intra-op threads (default: its own choice).")
-@click.option("--random-inputs", is_flag=True, help="Random inputs instead of the bundle's stored calibration samples.")
+@click.option("--threads", default=None, type=int, help="Intra-op threads (default: the backend's own choice).")
+@click.option("--random-inputs", is_flag=True, help="Random inputs instead of the bundle's validation samples.")
 @click.option("--calibrate", is_flag=True,
-              help="Also run device microbenchmarks and append a record to calibration/<target>.json.")
+              help="Also run device microbenchmarks and append a record to the calibration folder "
+                   "(<calibration-dir>/<target>.json).")
 @click.option("--target", "target_name", default=None,
               help="Target this machine is (for --calibrate and predictions; default: the bundle's target).")
+@CALIBRATION_DIR
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Where to write profile.json "
               "(default: inside the bundle).")
 @click.option("--backend", default="onnxruntime", show_default=True,
-              help="onnxruntime, sparse, tvm, or 'all' (every backend the bundle has for this machine, each in its "
+              help="onnxruntime, event, tvm, or 'all' (every backend the bundle has for this machine, each in its "
                    "own process, side by side).")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout.")
-def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, out, backend, as_json):
+def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, calibration_dir, out,
+                backend, as_json):
     """Measure a bundle on this device: latency, peak memory, spike rates, SynOps (needs no torch)."""
-    from .profile.report import profile_table
-    from .profile.run import profile
+    from . import api
+    from .device.views import backends_table, profile_table
 
-    log = lambda m: click.echo(m, err=True)  # noqa: E731
-    if backend == "all":
-        from . import bundle
-        from .profile.report import backends_table
-        from .profile.run import profile_backends
-
-        names = bundle.available_backends(bundle.load(bundle_dir))
-        r = profile_backends(bundle_dir, names, runs, warmup, batch, threads, random_inputs, out, log)
-        click.echo(json.dumps(r, indent=2) if as_json else backends_table(r))
-        return
-    r = profile(bundle_dir, runs=runs, warmup=warmup, batch=batch, threads=threads, random_inputs=random_inputs,
-                calibrate=calibrate, target=target_name, out=out, log=log, backend=backend)
-    click.echo(json.dumps(r, indent=2) if as_json else profile_table(r))
+    r = api.profile(bundle_dir, backend=backend, log=_log, runs=runs, warmup=warmup, batch=batch, threads=threads,
+                    random_inputs=random_inputs, calibrate=calibrate, target=target_name,
+                    calibration_dir=calibration_dir, out=out)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+    else:
+        click.echo(backends_table(r) if backend == "all" else profile_table(r))
 
 
 @main.command("predict")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
 @click.option("--target", "target_name", required=True, help="Target to predict for.")
 @click.option("--batch", default=1, show_default=True, type=int)
+@CALIBRATION_DIR
 @click.option("--json", "as_json", is_flag=True)
-def predict_cmd(bundle_dir, target_name, batch, as_json):
+def predict_cmd(bundle_dir, target_name, batch, calibration_dir, as_json):
     """Predict latency and memory of a bundle on a target from its newest calibration record (or the datasheet)."""
-    from . import bundle
-    from .calibration import newest_record
-    from .profile.predict import predict_latency, predict_memory
-    from .profile.report import predict_table
-    from .targets import load_target
+    from . import api
+    from .device.views import predict_table
 
-    m = bundle.load(bundle_dir)
-    t = load_target(target_name)
-    rec = newest_record(t.name)
-    lat = predict_latency(m, batch, t, rec)
-    mem = predict_memory(m, rec)
-    mem["budget_bytes"] = t.model_budget_bytes
-    if not rec:
-        click.echo(f"note: no calibration record for {t.name}: using its datasheet roofline", err=True)
-    click.echo(json.dumps({"latency": lat, "memory": mem}, indent=2) if as_json
-               else predict_table(bundle_dir, t.name, lat, mem))
+    r = api.predict(bundle_dir, target_name, batch=batch, calibration_dir=calibration_dir)
+    if not r["latency"]["calibrated"]:
+        _log(f"note: no calibration record for {r['target']}: using its datasheet roofline")
+    click.echo(json.dumps({"latency": r["latency"], "memory": r["memory"]}, indent=2) if as_json
+               else predict_table(bundle_dir, r["target"], r["latency"], r["memory"]))
 
 
 @main.command("check")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
 @click.option("--target", "target_name", required=True, help="Target to check the bundle's memory plan against.")
-def check_cmd(bundle_dir, target_name):
+@CALIBRATION_DIR
+def check_cmd(bundle_dir, target_name, calibration_dir):
     """Does the bundle fit the target's model budget? Answers from the manifest alone (exit 0: fits, 1: no)."""
-    from . import bundle
-    from .calibration import newest_record
-    from .profile.predict import predict_memory
-    from .targets import load_target
+    from . import api
 
-    m = bundle.read_manifest(bundle_dir)
-    t = load_target(target_name)
-    mem = predict_memory(m, newest_record(t.name))
-    total, budget = mem["total_bytes"], t.model_budget_bytes
-    fits = total <= budget
-    click.echo(f"{'fits' if fits else 'does not fit'}: {bundle_dir} plans {total / 2**20:.1f} MiB at batch "
-               f"{mem['batch']} ({m['layout']}, {m['weights']['format']}) vs {t.name}'s budget {budget / 2**20:.1f} MiB")
-    if not fits:
+    r = api.check(bundle_dir, target_name, calibration_dir=calibration_dir)
+    click.echo(f"{'fits' if r['fits'] else 'does not fit'}: {bundle_dir} plans {r['total_bytes'] / 2**20:.1f} MiB at "
+               f"batch {r['batch']} ({r['layout']}, {r['weights']}) vs {r['target']}'s budget "
+               f"{r['budget_bytes'] / 2**20:.1f} MiB")
+    if not r["fits"]:
         raise SystemExit(1)
 
 
@@ -262,10 +254,9 @@ def check_cmd(bundle_dir, target_name):
 @click.option("--json", "as_json", is_flag=True, help="Print the experiment index (and summaries) as JSON.")
 def experiment_cmd(config, out, data_dir, device, dry_run, quiet, as_json):
     """Run the searches of a TOML experiment config in order; rerunning resumes where it stopped."""
-    from .experiment import run
+    from . import api
 
-    res = run(config, out=out, device=device, quiet=quiet, data_dir=data_dir, dry_run=dry_run,
-              log=lambda m: click.echo(m, err=True))
+    res = api.experiment(config, out=out, device=device, quiet=quiet, data_dir=data_dir, dry_run=dry_run, log=_log)
     if as_json:
         click.echo(json.dumps(res, indent=2))
     else:
@@ -281,11 +272,9 @@ def experiment_cmd(config, out, data_dir, device, dry_run, quiet, as_json):
               help="Markdown file to write (PNG plots go beside it).")
 def report_cmd(experiment_dirs, out):
     """Generate the results report (markdown + plots) from finished experiment folders."""
-    from .results import render
+    from . import api
 
-    command = "edgeticket report " + " ".join(experiment_dirs) + f" --out {out}"
-    render(list(experiment_dirs), out, command)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {api.report(list(experiment_dirs), out)}")
 
 
 if __name__ == "__main__":

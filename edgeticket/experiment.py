@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import store
 from .errors import EdgeTicketError
+from .formats import names
 from .hparams import SearchConfig, iter_fields
 
 try:
@@ -86,5 +87,5 @@ def run(path: str | Path, out: str | Path | None = None, device: str = "auto", q
     index = {"format_version": 1, "kind": "experiment", "name": doc["experiment"]["name"], "config": str(path),
              "runs": [{"label": e["label"], "seed": e["seed"], "run_dir": e["run_dir"]} for e in entries]}
     if not dry_run:
-        store.write_json(root / "experiment.json", index)
+        store.write_json(root / names.EXPERIMENT_JSON, index)
     return {**index, "entries": entries, "root": str(root)}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import store
 from .errors import EdgeTicketError
+from .formats import names
 
 PAPER = {"max_sparsity_within_1pt": 97.0, "et_cost_ratio": 0.62}  # ~97% sparse tickets; ET up to 38% less time
 
@@ -29,10 +30,10 @@ def _fmt(ms: tuple[float, float], digits: int = 2) -> str:
 
 
 def load_experiment(exp_dir: Path) -> dict:
-    idx = store.read_json(Path(exp_dir) / "experiment.json", "experiment index")
+    idx = store.read_json(Path(exp_dir) / names.EXPERIMENT_JSON, "experiment index")
     runs = defaultdict(list)  # label -> [summary per seed]
     for r in idx["runs"]:
-        s = Path(r["run_dir"]) / "summary.json"
+        s = Path(r["run_dir"]) / names.SUMMARY_JSON
         if not s.is_file():
             raise EdgeTicketError(f"{r['run_dir']} has no summary.json: finish the experiment first "
                                   f"(rerun `edgeticket experiment {idx['config']}`)")

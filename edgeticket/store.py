@@ -1,4 +1,7 @@
-"""Atomic writes (temp file + fsync + rename), sha256 digests and safe loads with clear errors."""
+"""Atomic writes (temp file + fsync + rename + fsync of the folder), sha256 digests and safe loads with clear
+errors. Files and folders get the user's umask (0644 / 0755 under umask 022), as open() and mkdir would give:
+mkstemp/mkdtemp alone make them 0600 / 0700, which a bundle copied to a board for another user cannot be read
+with."""
 
 from __future__ import annotations
 
@@ -12,6 +15,36 @@ from typing import Any, Callable
 from .errors import EdgeTicketError
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` durable (power loss on an SD card); a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_dir(parent: Path, prefix: str) -> Path:
+    """A fresh folder inside `parent` (made if missing) with the umask's mode, to be renamed into place."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(d, 0o777 & ~umask())
+    return d
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write via `write(tmp_path)` then rename onto `path`: a crash never leaves a half file."""
     path = Path(path)
@@ -20,13 +53,16 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, 0o666 & ~umask())
         write(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path.exists():
+            tmp_path.unlink()
         raise
+    fsync_dir(path.parent)
     return path
 
 

@@ -42,3 +42,11 @@ def ticket(tmp_path_factory):
     cfg = tiny_cfg(rounds=2)
     api.search(cfg, out=out, device="cpu", quiet=True)
     return out / cfg.hashname() / "level_2"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_state_in_tmp(tmp_path_factory):
+    """Calibration records written by tests go to a temp folder, never to the user's data folder."""
+    if "EDGETICKET_CALIBRATION" not in os.environ:
+        os.environ["EDGETICKET_CALIBRATION"] = str(tmp_path_factory.mktemp("calibration"))
+    yield

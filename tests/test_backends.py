@@ -1,4 +1,4 @@
-"""The sparse event-driven backend (exactness against onnxruntime, aarch64 build under qemu-user, the cost
+"""The event-driven backend (exactness against onnxruntime, aarch64 build under qemu-user, the cost
 model's choice) and the TVM backend (host build validated, cross builds for every ARM target)."""
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ import torch
 from click.testing import CliRunner
 
 from conftest import tiny_cfg
-from edgeticket import api, bundle
+from edgeticket import api
+from edgeticket.device.runners import open_runner
+from edgeticket.formats import bundle
 from edgeticket.cli import main
 from edgeticket.compile.deploy import lif_layers, synaptic_layers, to_deploy
 from edgeticket.compile.eventnet import program
 from edgeticket.compile.onnx_export import export
-from edgeticket.eventrun import SparseRunner, csc_delta8, write_etsp
+from edgeticket.device.runners.event_runner import EventRunner
+from edgeticket.formats.etsp import csc_delta8, write_etsp
 from edgeticket.models import REGISTRY
-from edgeticket.runtime import OnnxRunner, make_session
+from edgeticket.device.runners.onnx_runner import OnnxRunner, make_session
 
 REQUIRE_CROSS = os.environ.get("EDGETICKET_REQUIRE_CROSS") == "1"  # CI installs the tools: skipping is a failure
 HAVE_CROSS = bool(shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64"))
@@ -81,14 +84,14 @@ def _both(model, layout, x, tmp_path):
     p = tmp_path / "m.etsp"
     lif = lif_layers(net)[0]
     write_etsp(p, shape, 4, lif.tau, lif.v_threshold, 10, program(net, shape))
-    sp = SparseRunner(p, layout, 4, [l.name.replace(".", "_") for l in lif_layers(net)],
+    sp = EventRunner(p, layout, 4, [l.name.replace(".", "_") for l in lif_layers(net)],
                       [s.replace(".", "_") for s in synaptic_layers(net)])
     return ort.run(x), sp.run(x)
 
 
 @pytest.mark.parametrize("layout", ["time-folded", "streaming"])
 @pytest.mark.parametrize("arch,sparsity", [("tiny", 0.0), ("tiny", 0.5), ("tiny", 0.9), ("tiny", 0.98), ("vgg5", 0.9)])
-def test_sparse_backend_is_spike_exact_against_onnxruntime(tmp_path, layout, arch, sparsity):
+def test_event_backend_is_spike_exact_against_onnxruntime(tmp_path, layout, arch, sparsity):
     model = _net(arch, sparsity, seed=1, zero_channel=True)
     x = torch.randn(6, 1, 8, 8).numpy() * 2
     (ol, oc), (sl, sc) = _both(model, layout, x, tmp_path)
@@ -101,7 +104,7 @@ def test_sparse_backend_is_spike_exact_against_onnxruntime(tmp_path, layout, arc
     assert np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
 
 
-def test_sparse_backend_with_no_spikes_at_all(tmp_path):
+def test_event_backend_with_no_spikes_at_all(tmp_path):
     model = _net("tiny", 0.5, seed=2, silent=True)
     x = torch.randn(3, 1, 8, 8).numpy()
     (ol, oc), (sl, sc) = _both(model, "time-folded", x, tmp_path)
@@ -110,18 +113,18 @@ def test_sparse_backend_with_no_spikes_at_all(tmp_path):
     assert np.allclose(ol, sl, atol=1e-5)  # logits = the classifier bias x T
 
 
-def test_sparse_file_errors_are_one_line(tmp_path):
+def test_event_file_errors_are_one_line(tmp_path):
     from edgeticket.errors import EdgeTicketError
 
     bad = tmp_path / "bad.etsp"
     bad.write_bytes(b"ETSP" + b"\0" * 60)
     with pytest.raises(EdgeTicketError, match="not an etsparse v1 file"):
-        SparseRunner(bad, "time-folded", 4, [], [])
+        EventRunner(bad, "time-folded", 4, [], [])
 
 
 @needs_cross
 def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
-    from edgeticket.native import emulated_check
+    from edgeticket.device.native import emulated_check
 
     model = _net("tiny", 0.9, seed=3)
     net = to_deploy(model)
@@ -130,7 +133,7 @@ def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
     write_etsp(p, (1, 8, 8), 4, 4 / 3, 1.0, 10, program(net, (1, 8, 8)))
     lifs = [l.name.replace(".", "_") for l in lif_layers(net)]
     syns = [s.replace(".", "_") for s in synaptic_layers(net)]
-    hl, hc = SparseRunner(p, "time-folded", 4, lifs, syns).run(x)
+    hl, hc = EventRunner(p, "time-folded", 4, lifs, syns).run(x)
     al, asp, aev = emulated_check("aarch64", "aarch64-linux-gnu-gcc", ["-mcpu=cortex-a72"], p, x, 4, 10, len(lifs),
                                   len(syns), tmp_path)
     assert hc[lifs[0]].sum() > 0
@@ -141,9 +144,9 @@ def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
     assert np.abs(al - hl).max() <= 1e-5 * max(1.0, np.abs(hl).max())
 
 
-def test_cost_model_picks_sparse_only_when_events_are_few():
+def test_cost_model_picks_event_only_when_events_are_few():
     from edgeticket.compile.backends import choose_default
-    from edgeticket.targets import load_target
+    from edgeticket.device.targets import load_target
 
     layers = [{"name": "stem.conv", "kind": "conv", "input": "image", "nnz": 100, "out_positions": 64,
                "macs_per_sample_dense": 200 * 64, "mean_fanout_nonzero": 0},
@@ -152,39 +155,39 @@ def test_cost_model_picks_sparse_only_when_events_are_few():
     base = {"timesteps": 4, "layout": "time-folded", "layers": layers, "settings": {"batch": 1},
             "lif": {"state_shapes": [[16, 8, 8], [16, 8, 8]]}, "graph": {"nodes": 40, "op_types": {}}}
     t = load_target("host")
-    few = dict(base, backends={"sparse": {"built": True, "events_per_sample": {"events__features_0_conv": 20.0}}})
-    many = dict(base, backends={"sparse": {"built": True, "events_per_sample": {"events__features_0_conv": 40000.0}}})
+    few = dict(base, backends={"event": {"built": True, "events_per_sample": {"events__features_0_conv": 20.0}}})
+    many = dict(base, backends={"event": {"built": True, "events_per_sample": {"events__features_0_conv": 40000.0}}})
     rec = {"conv_gflops": 20.0, "conv_fixed_s": 1e-6, "gemm_gflops": 10.0, "gbytes_per_s": 5.0,
            "node_overhead_s": 1e-6, "call_overhead_s": 1e-5}
     a, b = choose_default(few, t, rec), choose_default(many, t, rec)
-    assert a["default"] == "sparse" and b["default"] == "onnxruntime"
-    assert a["predicted_latency_s"]["sparse"] < b["predicted_latency_s"]["sparse"]
+    assert a["default"] == "event" and b["default"] == "onnxruntime"
+    assert a["predicted_latency_s"]["event"] < b["predicted_latency_s"]["event"]
     assert "synaptic ops" in a["reason"]
 
 
-def test_compile_with_sparse_backend_and_profile_side_by_side_cli(ticket, tmp_path):
+def test_compile_with_event_backend_and_profile_side_by_side_cli(ticket, tmp_path):
     r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path), "--name", "b",
-                                  "--backend", "sparse", "--calib-n", "16", "--json"])
+                                  "--backend", "event", "--validation-n", "16", "--json"])
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
-    sp = m["backends"]["sparse"]
+    sp = m["backends"]["event"]
     assert sp["built"] and sp["validation"]["spikes_equal"] and sp["validation"]["events_equal"]
     assert (tmp_path / "b" / sp["net_file"]).is_file() and (tmp_path / "b" / sp["library"]["file"]).is_file()
     assert sp["memory"]["weights_resident_bytes"] > 0
-    assert m["backends"]["default"] in ("sparse", "onnxruntime") and m["backends"]["reason"]
+    assert m["backends"]["default"] in ("event", "onnxruntime") and m["backends"]["reason"]
     r = CliRunner().invoke(main, ["profile", str(tmp_path / "b"), "--backend", "all", "--runs", "3", "--warmup", "1",
                                   "--json"])
     assert r.exit_code == 0, r.output
     p = json.loads(r.stdout)
-    assert set(p["backends"]) == {"onnxruntime", "sparse"}
-    assert p["backends"]["sparse"]["spike_counts_equal_to_onnxruntime"] is True
-    assert p["backends"]["sparse"]["peak_rss_bytes"] > 0
+    assert set(p["backends"]) == {"onnxruntime", "event"}
+    assert p["backends"]["event"]["spike_counts_equal_to_onnxruntime"] is True
+    assert p["backends"]["event"]["peak_rss_bytes"] > 0
 
 
 def test_bad_backend_is_a_one_line_error(ticket, tmp_path):
     r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path),
                                   "--backend", "cuda-magic"])
-    assert r.exit_code == 1 and "unknown backend 'cuda-magic'" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "unknown backend 'cuda-magic'" in r.output and "Traceback" not in r.output
     assert not list(tmp_path.iterdir())
 
 
@@ -193,12 +196,12 @@ tvm = pytest.importorskip("tvm") if os.environ.get("EDGETICKET_REQUIRE_TVM") != 
 
 @pytest.mark.parametrize("layout", ["time-folded", "streaming"])
 def test_tvm_host_build_matches_onnxruntime_and_profiles(ticket, tmp_path, layout):
-    m = api.compile_ticket(ticket, "host", out=tmp_path, name="t", backend="onnxruntime,tvm", calib_n=16,
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="t", backend="onnxruntime,tvm", validation_n=16,
                            layout=layout, log=lambda s: None)
     tv = m["backends"]["tvm"]
-    x, _ = bundle.calibration_inputs(m["bundle_dir"])
-    lo, co = bundle.runner(m["bundle_dir"], m).run(x)
-    lt, ct = bundle.runner(m["bundle_dir"], m, backend="tvm").run(x)
+    x, _ = bundle.validation_samples(m["bundle_dir"])
+    lo, co = open_runner(m["bundle_dir"], m).run(x)
+    lt, ct = open_runner(m["bundle_dir"], m, backend="tvm").run(x)
     assert np.allclose(lo, lt, atol=1e-4) and all(np.array_equal(co[k], ct[k]) for k in ct)
     assert tv["built"] and tv["validation"]["spikes_equal"] and (tmp_path / "t" / tv["library"]).is_file()
     r = CliRunner().invoke(main, ["profile", str(tmp_path / "t"), "--backend", "tvm", "--runs", "2", "--json"])
@@ -209,9 +212,9 @@ def test_tvm_host_build_matches_onnxruntime_and_profiles(ticket, tmp_path, layou
 @needs_cross
 def test_tvm_cross_builds_for_every_arm_target(ticket, tmp_path):
     from edgeticket.compile.tvm_build import build_module, export, relax_module, tvm_target
-    from edgeticket.targets import load_all
+    from edgeticket.device.targets import load_all
 
-    m = api.compile_ticket(ticket, "host", out=tmp_path, name="o", backend="onnxruntime", calib_n=8,
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="o", backend="onnxruntime", validation_n=8,
                            log=lambda s: None)
     mod = relax_module((tmp_path / "o" / "model.onnx").read_bytes())
     arm = [t for t in load_all() if t.arch == "aarch64"]
@@ -219,14 +222,14 @@ def test_tvm_cross_builds_for_every_arm_target(ticket, tmp_path):
     for t in arm:
         ex = build_module(mod, tvm_target(t, tvm))
         out = tmp_path / f"{t.name}.so"
-        export(ex, out, t, t.cross_compiler)
+        export(ex, out, t)
         head = out.read_bytes()[:20]
         assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183, t.name  # EM_AARCH64
     assert m["backends"]["onnxruntime"]["built"]
 
 
 def _ort_bundle(ticket, tmp_path, layout="time-folded"):
-    m = api.compile_ticket(ticket, "host", out=tmp_path, name=f"o-{layout}", backend="onnxruntime", calib_n=8,
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name=f"o-{layout}", backend="onnxruntime", validation_n=8,
                            layout=layout, log=lambda s: None)
     return m, (tmp_path / f"o-{layout}" / "model.onnx").read_bytes()
 
@@ -284,7 +287,7 @@ def test_conv_register_tile_fits_and_divides():
 
 
 def test_tvm_runtime_uses_every_cpu_unless_told(monkeypatch):
-    from edgeticket.tvm_runtime import set_threads
+    from edgeticket.device.runners.tvm_runner import set_threads
 
     monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
     assert set_threads() == (os.cpu_count() or 1) == int(os.environ["TVM_NUM_THREADS"])

@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from edgeticket import paths
+from edgeticket.formats import names
 from edgeticket.cli import main
 
 from conftest import cli_args, tiny_cfg
@@ -18,7 +18,7 @@ def test_search_end_to_end_json(tmp_path):
     summary = json.loads(r.stdout)
     assert [row["level"] for row in summary["levels"]] == [0, 1]
     assert summary["final_ticket"]["sparsity"] == pytest.approx(25.0, abs=0.1)
-    assert (tmp_path / tiny_cfg(rounds=1).hashname() / "level_1" / paths.TICKET_JSON).is_file()
+    assert (tmp_path / tiny_cfg(rounds=1).hashname() / "level_1" / names.TICKET_JSON).is_file()
 
 
 def test_search_table_and_resume_by_folder(tmp_path):
@@ -64,7 +64,7 @@ def test_help_explains_the_three_methods():
 def test_console_script_error_has_no_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "edgeticket", "search", "--arch", "nope", "--out", str(tmp_path)],
                        capture_output=True, text=True)
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert p.stderr.strip() == "Error: unknown architecture 'nope'; valid: tiny, vgg5, vgg9, vgg11, vgg16, " \
                                "resnet8, resnet19"
 
@@ -78,9 +78,9 @@ def test_torchrun_ddp_gloo_two_processes(tmp_path):
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     run_dir = tmp_path / tiny_cfg(rounds=1, epochs=2).hashname()
-    run = json.loads((run_dir / paths.RUN_JSON).read_text())
+    run = json.loads((run_dir / names.RUN_JSON).read_text())
     assert run["world_size"] == 2
-    info = json.loads((run_dir / "level_1" / paths.TICKET_JSON).read_text())
+    info = json.loads((run_dir / "level_1" / names.TICKET_JSON).read_text())
     assert info["sparsity"]["global"] == pytest.approx(0.25, abs=1e-3)
     # both ranks print the summary only on rank 0
     assert p.stdout.count('"run_dir"') == 1

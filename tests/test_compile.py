@@ -9,11 +9,15 @@ import pytest
 from click.testing import CliRunner
 from onnx import helper
 
-from edgeticket import api, bundle, paths
+from edgeticket import api
+from edgeticket.device.runners import open_runner
+from edgeticket.formats import bundle
+from edgeticket.formats import names
 from edgeticket.cli import main
-from edgeticket.compile.sparse import apply_storage, entropy_floor_bits, storage_summary
+from edgeticket.compile.packing import apply_storage, entropy_floor_bits, storage_summary
+from edgeticket.device.targets import PACKAGED as PACKAGED_TARGETS
 from edgeticket.errors import EdgeTicketError
-from edgeticket.runtime import make_session
+from edgeticket.device.runners.onnx_runner import make_session
 
 from conftest import tiny_cfg
 
@@ -21,7 +25,7 @@ from conftest import tiny_cfg
 @pytest.mark.parametrize("layout", ["time-folded", "streaming"])
 @pytest.mark.parametrize("weights", ["fp32", "fp16", "int8"])
 def test_compile_validates_every_layout_and_weight_format(ticket, tmp_path, layout, weights):
-    m = api.compile_ticket(ticket, "rpi4", out=tmp_path, layout=layout, weights=weights, calib_n=32, log=lambda s: None)
+    m = api.compile_ticket(ticket, "rpi4", out=tmp_path, layout=layout, weights=weights, validation_n=32, log=lambda s: None)
     v = m["validation"]
     assert v["passed"] and v["spikes_equal"] and v["total_spikes"] > 0
     assert v["inputs"] == 32 and v["logits_max_abs_diff"] <= 1e-4 * v["logits_scale"]
@@ -29,24 +33,25 @@ def test_compile_validates_every_layout_and_weight_format(ticket, tmp_path, layo
     if weights != "fp32":
         assert v["quantization"]["passed"]
     d = Path(m["bundle_dir"])
-    assert m["backends"]["sparse"]["built"]  # auto: the sparse backend is built for the tiny VGG, fp16/int8 included
+    ev = m["backends"]["event"]  # auto: the event backend is built for the tiny VGG, fp16/int8 included
+    assert ev["built"] and (ev["library"] or "make cross-tools" in ev["library_note"])
     tv = m["backends"]["tvm"]  # auto: built where apache-tvm and the cross compiler are there, else a reason
     assert tv["built"] or tv["reason"]
-    assert {p.name for p in d.iterdir()} == {"manifest.json", "model.onnx", "calib.npz", "sparse"} | \
+    assert {p.name for p in d.iterdir()} == {"manifest.json", "model.onnx", "validation.npz", "event"} | \
         ({"tvm"} if tv["built"] else set())
     man = bundle.load(d)  # sha256s verified
     assert man["timesteps"] == 4 and man["memory_plan"]["fits"]
     layer_nnz = {l["name"]: l["nnz"] for l in man["weights"]["layers"]}
-    info = json.loads((ticket / paths.TICKET_JSON).read_text())
+    info = json.loads((ticket / names.TICKET_JSON).read_text())
     assert sum(layer_nnz.values()) <= info["nnz"]  # folded weights keep the mask
 
 
 def test_streaming_and_time_folded_bundles_agree(ticket, tmp_path):
     a = api.compile_ticket(ticket, "host", out=tmp_path, layout="time-folded", log=lambda s: None)
     b = api.compile_ticket(ticket, "host", out=tmp_path, layout="streaming", log=lambda s: None)
-    x, _ = bundle.calibration_inputs(a["bundle_dir"])
-    la, ca = bundle.runner(a["bundle_dir"], a).run(x)
-    lb, cb = bundle.runner(b["bundle_dir"], b).run(x)
+    x, _ = bundle.validation_samples(a["bundle_dir"])
+    la, ca = open_runner(a["bundle_dir"], a).run(x)
+    lb, cb = open_runner(b["bundle_dir"], b).run(x)
     assert np.allclose(la, lb, atol=1e-5)
     assert all(np.array_equal(ca[k], cb[k]) for k in ca)
     assert b["memory_plan"]["state_bytes"] > 0 and a["memory_plan"]["state_bytes"] == 0
@@ -55,10 +60,10 @@ def test_streaming_and_time_folded_bundles_agree(ticket, tmp_path):
 def test_bundle_loads_and_runs_without_torch(ticket, tmp_path):
     m = api.compile_ticket(ticket, "rpi4", out=tmp_path, log=lambda s: None)
     code = ("import sys; sys.modules['torch'] = None\n"  # any torch import would fail
-            "from edgeticket import bundle\n"
+            "from edgeticket.formats import bundle\nfrom edgeticket.device.runners import open_runner\n"
             f"d = {m['bundle_dir']!r}\n"
-            "man = bundle.load(d); x, y = bundle.calibration_inputs(d)\n"
-            "logits, counts = bundle.runner(d, man).run(x)\n"
+            "man = bundle.load(d); x, y = bundle.validation_samples(d)\n"
+            "logits, counts = open_runner(d, man).run(x)\n"
             "print(logits.shape, len(counts))\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -72,7 +77,7 @@ def test_jetson_nano_gets_its_tensorrt_opset(ticket, tmp_path):
 
 
 def budget_target(tmp_path, budget):
-    src = Path(__file__).resolve().parent.parent / "targets" / "rpi4.toml"
+    src = PACKAGED_TARGETS / "rpi4.toml"
     text = src.read_text().replace('name = "rpi4"', 'name = "small"')
     text = text.replace("model_budget_bytes = 1073741824", f"model_budget_bytes = {budget}")
     p = tmp_path / "small.toml"
@@ -108,12 +113,12 @@ def test_corrupted_ticket_files_are_named(ticket, tmp_path):
 
     bad = tmp_path / "bad"
     shutil.copytree(ticket, bad)
-    data = (bad / paths.TRAINED).read_bytes()
-    (bad / paths.TRAINED).write_bytes(data[:-10])
+    data = (bad / names.TRAINED).read_bytes()
+    (bad / names.TRAINED).write_bytes(data[:-10])
     with pytest.raises(EdgeTicketError, match="trained.safetensors .*does not match its recorded sha256"):
         api.compile_ticket(bad, "rpi4", out=tmp_path, log=lambda s: None)
-    shutil.copy(ticket / paths.TRAINED, bad / paths.TRAINED)
-    (bad / paths.TICKET_JSON).write_text("{ not json")
+    shutil.copy(ticket / names.TRAINED, bad / names.TRAINED)
+    (bad / names.TICKET_JSON).write_text("{ not json")
     with pytest.raises(EdgeTicketError, match="not valid JSON"):
         api.compile_ticket(bad, "rpi4", out=tmp_path, log=lambda s: None)
 
@@ -123,7 +128,7 @@ def test_altered_bundle_is_detected(ticket, tmp_path):
     p = Path(m["bundle_dir"]) / "model.onnx"
     p.write_bytes(p.read_bytes() + b"\0")
     r = CliRunner().invoke(main, ["inspect", m["bundle_dir"]])
-    assert r.exit_code == 1 and "model.onnx" in r.output and "sha256" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "model.onnx" in r.output and "sha256" in r.output and "Traceback" not in r.output
 
 
 def _weight_graph(w: np.ndarray):
@@ -137,7 +142,7 @@ def _weight_graph(w: np.ndarray):
 @pytest.mark.parametrize("density", [0.0, 0.001, 0.03, 0.3, 0.9])
 @pytest.mark.parametrize("fmt", ["fp32", "fp16", "int8"])
 def test_packed_storage_decodes_exactly(density, fmt):
-    from edgeticket.compile.sparse import dequantize
+    from edgeticket.compile.packing import dequantize
 
     rng = np.random.RandomState(1)
     w = (rng.randn(64, 32, 3, 3) * (rng.rand(64, 32, 3, 3) < density)).astype(np.float32)
@@ -169,7 +174,7 @@ def test_targets_list_and_errors(tmp_path):
     bad = budget_target(tmp_path, 1000).read_text().replace("ram_bytes = 4294967296", 'ram_bytes = "lots"')
     (tmp_path / "small.toml").write_text(bad)
     r = CliRunner().invoke(main, ["compile", str(tmp_path), "--target", str(tmp_path / "small.toml")])
-    assert r.exit_code == 1 and "field 'memory.ram_bytes' must be a positive integer" in r.output
+    assert r.exit_code == 2 and "field 'memory.ram_bytes' must be a positive integer" in r.output
     r = CliRunner().invoke(main, ["compile", str(tmp_path), "--target", "rpi9"])
     assert "unknown target 'rpi9'; valid: arm-cortex-a53, host, jetson-nano" in r.output
 
@@ -183,9 +188,9 @@ def test_compile_and_inspect_cli(ticket, tmp_path):
 
 
 def test_a_search_ticket_compiles_for_every_target(ticket, tmp_path):
-    from edgeticket.targets import available
+    from edgeticket.device.targets import available
 
     for name in available():
-        m = api.compile_ticket(ticket, name, out=tmp_path, calib_n=8, log=lambda s: None)
+        m = api.compile_ticket(ticket, name, out=tmp_path, validation_n=8, log=lambda s: None)
         assert m["validation"]["passed"] and m["target"]["name"] == name
         assert m["prediction"]["latency_s"] > 0 and m["prediction"]["source"]

@@ -45,7 +45,7 @@ def test_bad_config_entry_is_named(tmp_path):
     cfg = tmp_path / "exp.toml"
     cfg.write_text(CONFIG + '\n[[search]]\nlabel = "broken"\narch = "vgg99"\n')
     r = CliRunner().invoke(main, ["experiment", str(cfg), "--dry-run"])
-    assert r.exit_code == 1 and "[[search]] 'broken': unknown architecture 'vgg99'" in r.output
+    assert r.exit_code == 2 and "[[search]] 'broken': unknown architecture 'vgg99'" in r.output
     assert not (tmp_path / "runs").exists()
 
 
@@ -65,4 +65,4 @@ def test_report_is_generated_from_the_folders(tmp_path):
     assert (tmp_path / "docs" / "t-accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "docs" / "t-cost.png").is_file()
     r = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
-    assert r.exit_code == 1 and "experiment index not found" in r.output
+    assert r.exit_code == 2 and "experiment index not found" in r.output

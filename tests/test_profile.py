@@ -7,9 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from edgeticket import api
-from edgeticket.calibration import newest_record
+from edgeticket.device.calibration import newest_record
 from edgeticket.cli import main
-from edgeticket.profile.run import profile
+from edgeticket.device.profile.run import profile
+from edgeticket.device.targets import PACKAGED as PACKAGED_TARGETS
 
 from conftest import tiny_cfg
 
@@ -20,13 +21,19 @@ def bundles(tmp_path_factory):
     cfg = tiny_cfg(rounds=1)
     api.search(cfg, out=root / "runs", device="cpu", quiet=True)
     run = root / "runs" / cfg.hashname()
-    return {layout: api.compile_ticket(run, "host", out=root / "bundles", layout=layout, calib_n=32,
+    return {layout: api.compile_ticket(run, "host", out=root / "bundles", layout=layout, validation_n=32,
                                        log=lambda s: None)["bundle_dir"] for layout in ("time-folded", "streaming")}
 
 
 @pytest.fixture
 def calib_dir(tmp_path, monkeypatch):
+    """An empty user calibration folder, and a board of our own (a copy of host.toml named bench-host) that no
+    packaged record describes."""
     monkeypatch.setenv("EDGETICKET_CALIBRATION", str(tmp_path / "calibration"))
+    (tmp_path / "targets").mkdir()
+    host = (PACKAGED_TARGETS / "host.toml").read_text().replace('name = "host"', 'name = "bench-host"')
+    (tmp_path / "targets" / "bench-host.toml").write_text(host)
+    monkeypatch.setenv("EDGETICKET_TARGETS", str(tmp_path / "targets"))
     return tmp_path / "calibration"
 
 
@@ -37,7 +44,7 @@ def test_profile_both_layouts_report_the_same_snn_statistics(bundles, calib_dir)
         lat = r["latency"]
         assert 0 < lat["min_s"] <= lat["p50_s"] <= lat["p90_s"] <= lat["p99_s"]
         assert r["memory"]["peak_rss_bytes"] >= r["memory"]["process_baseline_bytes"] > 0
-        assert r["memory"]["verdict"] == "fits" and r["settings"]["inputs"] == "calibration"
+        assert r["memory"]["verdict"] == "fits" and r["settings"]["inputs"] == "validation samples"
         assert r["device"]["cores"] and r["device"]["onnxruntime"]
         assert Path(r["profile_json"]).is_file()
     assert a["snn"]["spike_rates"] == b["snn"]["spike_rates"]
@@ -50,30 +57,30 @@ def test_profile_both_layouts_report_the_same_snn_statistics(bundles, calib_dir)
 
 
 def test_calibrate_writes_a_record_that_predict_reads(bundles, calib_dir):
-    assert newest_record("host") is None
-    r = CliRunner().invoke(main, ["predict", bundles["time-folded"], "--target", "host", "--json"])
-    assert r.exit_code == 0 and "no calibration record for host" in r.output
+    assert newest_record("bench-host") is None
+    r = CliRunner().invoke(main, ["predict", bundles["time-folded"], "--target", "bench-host", "--json"])
+    assert r.exit_code == 0 and "no calibration record for bench-host" in r.output
     fallback = json.loads(r.stdout)
     assert not fallback["latency"]["calibrated"] and "datasheet roofline" in fallback["latency"]["source"]
-    res = profile(bundles["time-folded"], runs=5, warmup=1, calibrate=True, target="host", log=lambda s: None)
-    rec = newest_record("host")
+    res = profile(bundles["time-folded"], runs=5, warmup=1, calibrate=True, target="bench-host", log=lambda s: None)
+    rec = newest_record("bench-host")
     assert rec is not None and rec["conv_gflops"] > 0 and rec["gbytes_per_s"] > 0 and rec["node_overhead_s"] >= 0
-    assert json.loads((calib_dir / "host.json").read_text())["records"][-1]["date"] == rec["date"]
+    assert json.loads((calib_dir / "bench-host.json").read_text())["records"][-1]["date"] == rec["date"]
     assert "prediction" in res and res["prediction"]["measured_over_predicted"] > 0
-    r = CliRunner().invoke(main, ["predict", bundles["streaming"], "--target", "host", "--json"])
+    r = CliRunner().invoke(main, ["predict", bundles["streaming"], "--target", "bench-host", "--json"])
     pred = json.loads(r.stdout)
     assert pred["latency"]["calibrated"] and pred["memory"]["runtime_overhead_bytes"] == rec["runtime_overhead_bytes"]
 
 
 def test_calibrating_for_another_architecture_is_refused(bundles, calib_dir):
     r = CliRunner().invoke(main, ["profile", bundles["time-folded"], "--runs", "2", "--calibrate", "--target", "rpi4"])
-    assert r.exit_code == 1 and "target 'rpi4' is aarch64" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "target 'rpi4' is aarch64" in r.output and "Traceback" not in r.output
 
 
 def test_check_answers_from_the_manifest(bundles, tmp_path):
     r = CliRunner().invoke(main, ["check", bundles["streaming"], "--target", "rpi-zero-2w"])
     assert r.exit_code == 0 and r.output.startswith("fits:")
-    small = (Path(__file__).resolve().parent.parent / "targets" / "rpi4.toml").read_text()
+    small = (PACKAGED_TARGETS / "rpi4.toml").read_text()
     small = small.replace('name = "rpi4"', 'name = "tiny-board"').replace("model_budget_bytes = 1073741824",
                                                                           "model_budget_bytes = 1000000")
     (tmp_path / "tiny-board.toml").write_text(small)
@@ -90,15 +97,15 @@ def test_bad_bundles_get_one_line_errors(bundles, tmp_path):
         if case == "missing":
             (d / "model.onnx").unlink()
         elif case == "altered":
-            (d / "calib.npz").write_bytes(b"0" + (d / "calib.npz").read_bytes()[1:])
+            (d / "validation.npz").write_bytes(b"0" + (d / "validation.npz").read_bytes()[1:])
         else:
             m = json.loads((d / "manifest.json").read_text())
             m["format_version"] = 99
             (d / "manifest.json").write_text(json.dumps(m))
         r = CliRunner().invoke(main, ["profile", str(d), "--runs", "2"])
-        assert r.exit_code == 1 and "Traceback" not in r.output
+        assert r.exit_code == 2 and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1
-        needle = {"missing": "bundle file model.onnx is missing", "altered": "calib.npz", "version": "format_version 99"}
+        needle = {"missing": "bundle file model.onnx is missing", "altered": "validation.npz", "version": "format_version 99"}
         assert needle[case] in r.output
 
 

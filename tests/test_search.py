@@ -8,13 +8,14 @@ import time
 import pytest
 import torch
 
-from edgeticket import api, paths, store
+from edgeticket import api, store
+from edgeticket.formats import names
 from edgeticket.pruning import Mask
 from edgeticket.search.early_time import choose
 
 from conftest import cli_args, tiny_cfg
 
-TICKET_FILES = {paths.MASK, paths.REWIND, paths.TRAINED, paths.TICKET_JSON}
+TICKET_FILES = {names.MASK, names.REWIND, names.TRAINED, names.TICKET_JSON}
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +28,20 @@ def imp_run(tmp_path_factory):
 def test_imp_writes_the_ticket_contract(imp_run):
     cfg, out, summary = imp_run
     run_dir = out / cfg.hashname()
-    assert (run_dir / paths.RUN_JSON).is_file() and (run_dir / paths.SUMMARY_CSV).is_file()
-    assert (run_dir / paths.SUMMARY_PNG).read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / names.RUN_JSON).is_file() and (run_dir / names.SUMMARY_CSV).is_file()
+    assert (run_dir / names.SUMMARY_PNG).read_bytes()[:4] == b"\x89PNG"
     tickets = [r for r in summary["levels"] if r["branch"] == "ticket"]
     assert [r["level"] for r in tickets] == [0, 1, 2]
     assert [r["sparsity"] for r in tickets] == pytest.approx([0.0, 25.0, 43.75], abs=0.05)
     for level in range(3):
-        d = paths.level_dir(run_dir, level)
+        d = names.level_dir(run_dir, level)
         assert TICKET_FILES <= {p.name for p in d.iterdir()}
-        assert not (d / paths.CHECKPOINT).exists()
-        info = json.loads((d / paths.TICKET_JSON).read_text())
+        assert not (d / names.CHECKPOINT).exists()
+        info = json.loads((d / names.TICKET_JSON).read_text())
         for key in ("format_version", "hparams", "level", "sparsity", "timesteps", "accuracy", "cost",
                     "mask_sha256", "versions", "files"):
             assert key in info
-        assert info["mask_sha256"] == store.sha256_file(d / paths.MASK)
+        assert info["mask_sha256"] == store.sha256_file(d / names.MASK)
         assert set(info["accuracy"]) >= {"best", "final"}
         assert set(info["cost"]) == {"wall_s", "timestep_epochs", "epochs"}
         assert info["timesteps"] == {"search": 4, "trained": 4, "deploy": 4}
@@ -50,12 +51,12 @@ def test_imp_writes_the_ticket_contract(imp_run):
 def test_trained_weights_are_masked_and_rewind_is_the_late_rewind_point(imp_run):
     cfg, out, _ = imp_run
     run_dir = out / cfg.hashname()
-    model, mask, info = api.load_ticket(paths.level_dir(run_dir, 2))
+    model, mask, info = api.load_ticket(names.level_dir(run_dir, 2))
     sd = model.state_dict()
     for n, m in mask.items():
         assert (sd[n][~m] == 0).all()
-    rewind0 = store.load_tensors(paths.level_dir(run_dir, 0) / paths.REWIND)
-    rewind2 = store.load_tensors(paths.level_dir(run_dir, 2) / paths.REWIND)
+    rewind0 = store.load_tensors(names.level_dir(run_dir, 0) / names.REWIND)
+    rewind2 = store.load_tensors(names.level_dir(run_dir, 2) / names.REWIND)
     for n in rewind0:
         expect = rewind0[n] * mask[n] if n in mask else rewind0[n]  # BN and biases rewound too, unmasked
         assert torch.equal(rewind2[n], expect)
@@ -66,9 +67,9 @@ def test_trained_weights_are_masked_and_rewind_is_the_late_rewind_point(imp_run)
 def test_controls_use_same_sparsity(imp_run):
     cfg, out, summary = imp_run
     run_dir = out / cfg.hashname()
-    ticket = Mask.load(paths.level_dir(run_dir, 2) / paths.MASK)
-    reinit = Mask.load(paths.branch_dir(run_dir, 2, "random-reinit") / paths.MASK)
-    rmask = Mask.load(paths.branch_dir(run_dir, 2, "random-mask") / paths.MASK)
+    ticket = Mask.load(names.level_dir(run_dir, 2) / names.MASK)
+    reinit = Mask.load(names.branch_dir(run_dir, 2, "random-reinit") / names.MASK)
+    rmask = Mask.load(names.branch_dir(run_dir, 2, "random-mask") / names.MASK)
     assert all(torch.equal(ticket[n], reinit[n]) for n in ticket)
     assert ticket.layer_sparsity() == pytest.approx(rmask.layer_sparsity())
     assert rmask.hamming(ticket) > 0
@@ -92,12 +93,12 @@ def test_early_time_composes_with_imp(tmp_path):
     assert et["chosen"] in (2, 3) and set(et["kl"]) == {"2", "3"}
     rows = [r for r in summary["levels"] if r["branch"] == "ticket"]
     run_dir = tmp_path / cfg.hashname()
-    info0 = json.loads((paths.level_dir(run_dir, 0) / paths.TICKET_JSON).read_text())
+    info0 = json.loads((names.level_dir(run_dir, 0) / names.TICKET_JSON).read_text())
     # level 0: first et_check_epoch epochs at full T, then T'
     assert [h["timesteps"] for h in info0["history"]] == [4] + [et["chosen"]] * 2
     assert rows[1]["timesteps_trained"] == et["chosen"]  # search level at T'
     assert rows[-1]["timesteps_trained"] == 4  # final ticket retrained at the full T
-    final = json.loads((paths.level_dir(run_dir, 2) / paths.TICKET_JSON).read_text())
+    final = json.loads((names.level_dir(run_dir, 2) / names.TICKET_JSON).read_text())
     assert final["timesteps"] == {"search": et["chosen"], "trained": 4, "deploy": 4}
     assert summary["search_cost"]["timestep_epochs"] == 4 + 2 * et["chosen"] + 2 * et["chosen"] + 2 * 4
 
@@ -114,7 +115,7 @@ def test_early_bird_with_early_time(tmp_path, variant):
                    eb_sparsity=0.6, eb_variant=variant)
     summary = api.search(cfg, out=tmp_path, device="cpu", quiet=True)
     run_dir = tmp_path / cfg.hashname()
-    info0 = json.loads((paths.level_dir(run_dir, 0) / paths.TICKET_JSON).read_text())
+    info0 = json.loads((names.level_dir(run_dir, 0) / names.TICKET_JSON).read_text())
     eb = info0["early_bird"]
     assert eb["converged"] and eb["stop_epoch"] < 8  # eps 0.5 settles quickly: dense training stopped early
     assert info0["cost"]["epochs"] == eb["stop_epoch"]
@@ -138,17 +139,17 @@ def test_sigkill_then_resume_gives_same_masks_and_weights(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = out / tiny_cfg(epochs=6, rounds=2).hashname()
     deadline = time.time() + 120
-    target = paths.level_dir(run_dir, 1) / paths.CHECKPOINT
+    target = names.level_dir(run_dir, 1) / names.CHECKPOINT
     while not target.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not paths.is_finished(paths.level_dir(run_dir, 1))
+    assert not names.is_finished(names.level_dir(run_dir, 1))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     ref_dir = ref_out / run_dir.name
     for level in range(3):
-        for f in (paths.MASK, paths.TRAINED):
-            a = store.load_tensors(paths.level_dir(ref_dir, level) / f)
-            b = store.load_tensors(paths.level_dir(run_dir, level) / f)
+        for f in (names.MASK, names.TRAINED):
+            a = store.load_tensors(names.level_dir(ref_dir, level) / f)
+            b = store.load_tensors(names.level_dir(run_dir, level) / f)
             assert all(torch.equal(a[k], b[k]) for k in a), (level, f)

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,17 +13,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import bundle as bundle_fmt
-from .. import paths, store
+from .. import store
+from ..device import calibration
+from ..device.runners.onnx_runner import OnnxRunner, make_session
+from ..device.targets import Target, load_target
 from ..errors import EdgeTicketError
-from ..targets import Target, load_target
+from ..formats import bundle as bundle_fmt
+from ..formats import names
+from ..formats.ticket import versions
 from .deploy import LAYOUTS, layer_table, state_shapes, to_deploy
-from .memory import mib, plan
+from .memory_plan import mib, plan
 from .onnx_export import DEFAULT_OPSET, export
-from .sparse import STORAGES, WEIGHT_FORMATS, dequantize, storage_summary
+from .packing import STORAGES, WEIGHT_FORMATS, dequantize, storage_summary
+from .ticket_source import load as load_ticket
+from .ticket_source import resolve_ticket_dir
 from .validate import validate
 
-INT8_MAX_DROP = 2.0  # points of top-1 on the calibration inputs
+INT8_MAX_DROP = 2.0  # points of top-1 on the validation samples
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,9 @@ class CompileSettings:
     weights: str = "fp32"  # fp32 | fp16 | int8
     storage: str = "packed"  # packed | sparse-initializer | dense
     batch: int = 1  # batch size the memory plan is made for (the graph accepts any batch)
-    calib_n: int = 64
+    validation_n: int = 64  # validation samples stored in the bundle and compared spike for spike
     opset: int | None = None  # default: min(17, target's max_opset)
-    backend: str = "auto"  # auto | both | all | comma list of onnxruntime, sparse, tvm (compile.backends)
+    backend: str = "auto"  # auto | both | all | comma list of onnxruntime, event, tvm (compile.backends)
 
     def check(self) -> None:
         if self.layout not in ("auto", *LAYOUTS):
@@ -46,28 +51,28 @@ class CompileSettings:
             raise EdgeTicketError(f"unknown storage '{self.storage}'; valid: {', '.join(STORAGES)}")
         if self.storage == "dense" and self.weights != "fp32":
             raise EdgeTicketError("--storage dense stores fp32 only; use --storage packed for fp16/int8")
-        if self.batch < 1 or self.calib_n < 1:
-            raise EdgeTicketError("--batch and --calib-n must be >= 1")
+        if self.batch < 1 or self.validation_n < 1:
+            raise EdgeTicketError("--batch and --validation-n must be >= 1")
         from .backends import parse
 
         parse(self.backend)
 
 
-def calibration_data(info: dict, n: int, calib_data: str | None,
-                     data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """N inputs (normalised like the ticket's training data) with labels: from --calib-data (an .npz with x
+def validation_samples(info: dict, n: int, validation_data: str | None,
+                       data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """N inputs (normalised like the ticket's training data) with labels: from --validation-data (an .npz with x
     [N, C, H, W] normalised float32 and optionally y) or the first N test images of the ticket's dataset."""
     shape = tuple(info["dataset"]["input_shape"])
-    if calib_data:
-        p = Path(calib_data)
+    if validation_data:
+        p = Path(validation_data)
         try:
             z = np.load(p, allow_pickle=False)
             x = z["x"].astype(np.float32)
             y = z["y"].astype(np.int64) if "y" in z.files else np.full(len(x), -1, np.int64)
         except (OSError, KeyError, ValueError) as e:
-            raise EdgeTicketError(f"--calib-data {p}: expected an .npz with x [N, C, H, W] (and y) ({e})") from None
+            raise EdgeTicketError(f"--validation-data {p}: expected an .npz with x [N, C, H, W] (and y) ({e})") from None
         if tuple(x.shape[1:]) != shape:
-            raise EdgeTicketError(f"--calib-data {p}: x has samples of shape {tuple(x.shape[1:])}, the ticket takes {shape}")
+            raise EdgeTicketError(f"--validation-data {p}: x has samples of shape {tuple(x.shape[1:])}, the ticket takes {shape}")
         return x[:n], y[:n]
     from .. import data
     from ..hparams import SearchConfig
@@ -81,7 +86,7 @@ def calibration_data(info: dict, n: int, calib_data: str | None,
         ds = data.load(dhp)
     except EdgeTicketError as e:
         raise EdgeTicketError(f"validation inputs: the ticket's dataset cannot be loaded ({e}); pass --data-dir "
-                              "where it is now, or --calib-data an .npz with x (and y)") from None
+                              "where it is now, or --validation-data an .npz with x (and y)") from None
     return ds.x_test[:n].numpy(), ds.y_test[:n].numpy()
 
 
@@ -125,7 +130,7 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     for layout in LAYOUTS:
         for weights in ("fp32", "int8"):
             for batch in sorted({settings.batch, 1}):
-                s = CompileSettings(layout, weights, "packed", batch, settings.calib_n, settings.opset)
+                s = CompileSettings(layout, weights, "packed", batch, settings.validation_n, settings.opset)
                 if (layout, weights, batch) == (settings.layout, settings.weights, settings.batch):
                     continue
                 tries.append(s)
@@ -142,37 +147,21 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     return fits
 
 
-def resolve_ticket_dir(path: str | Path, log=print) -> Path:
-    """A ticket folder, or a run folder (then its final ticket: the highest finished level)."""
-    p = Path(path)
-    if (p / paths.RUN_JSON).is_file() and not (p / paths.TICKET_JSON).is_file():
-        levels = sorted((d for d in p.glob("level_*") if paths.is_finished(d)), key=lambda d: int(d.name.split("_")[1]))
-        if not levels:
-            raise EdgeTicketError(f"run folder {p} has no finished level yet; finish the search or pass a level folder")
-        log(f"compiling the run's final ticket: {levels[-1]}")
-        return levels[-1]
-    return p
-
-
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
-                   settings: CompileSettings = CompileSettings(), calib_data: str | None = None,
-                   force: bool = False, log=print, name: str | None = None, data_dir: str | None = None) -> dict:
-    from ..search import ticket as ticket_mod
-    from ..runtime import OnnxRunner, make_session
-
+                   settings: CompileSettings = CompileSettings(), validation_data: str | None = None,
+                   force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
+                   calibration_dir: str | Path | None = None) -> dict:
     settings.check()
     ticket_dir = resolve_ticket_dir(ticket_dir, log)
     target = load_target(target_name)
-    model, mask, info = ticket_mod.load(ticket_dir, verify=True)
+    model, mask, info = load_ticket(ticket_dir, verify=True)
     prunable = list(mask)
-    ticket_sha = store.sha256_file(ticket_dir / paths.TICKET_JSON)
+    ticket_sha = store.sha256_file(ticket_dir / names.TICKET_JSON)
     opset = settings.opset or min(DEFAULT_OPSET, target.max_opset)
     if opset > target.max_opset:
         raise EdgeTicketError(f"--opset {opset} exceeds {target.name}'s max_opset {target.max_opset}")
     overhead = None
-    from ..calibration import newest_record
-
-    rec = newest_record(target.name)
+    rec = calibration.newest_record(target.name, calibration_dir)
     if rec and rec.get("runtime_overhead_bytes"):
         overhead = int(rec["runtime_overhead_bytes"])
 
@@ -196,7 +185,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
                f"{mib(mplan['load_peak_bytes'])}) > budget {mib(target.model_budget_bytes)}")
         if not force:
             alts = _alternatives(model, info, prunable, CompileSettings(layout, settings.weights, settings.storage,
-                                 settings.batch, settings.calib_n, settings.opset), target, overhead, opset)
+                                 settings.batch, settings.validation_n, settings.opset), target, overhead, opset)
             hint = ("would fit: " + "; ".join(alts)) if alts else "no layout/int8/batch-1 variant fits either"
             raise EdgeTicketError(f"{msg}; {hint}. A sparser level of the run shrinks the file, not the RAM "
                                   "onnxruntime holds (weights are dense after load); --force compiles anyway")
@@ -204,13 +193,13 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         log("warning: " + msg)
 
     # spike-exact validation against the PyTorch deploy network with the bundle's exact weights
-    x, y = calibration_data(info, settings.calib_n, calib_data, data_dir)
+    x, y = validation_samples(info, settings.validation_n, validation_data, data_dir)
     runner = OnnxRunner(make_session(data), layout, int(info["timesteps"]["deploy"]))
     ref = _reference(deploy, prunable, settings.weights)
     result = validate(model, ref, runner, x, y, int(info["timesteps"]["deploy"]), layout)
     if settings.weights != "fp32":
         fproto, _ = _build(to_deploy(model), layout, info, prunable,
-                           CompileSettings(layout, "fp32", "packed", settings.batch, settings.calib_n), opset)
+                           CompileSettings(layout, "fp32", "packed", settings.batch, settings.validation_n), opset)
         fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]))
         fl, _ = fp32_runner.run(x, with_counts=False)
         ql, _ = runner.run(x, with_counts=False)
@@ -224,7 +213,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         result["quantization"]["passed"] = bool(drop <= INT8_MAX_DROP)
         if not result["quantization"]["passed"]:
             raise EdgeTicketError(f"{settings.weights} weights lose {drop:.2f} points of top-1 on the {len(x)} "
-                                  f"calibration inputs (limit {INT8_MAX_DROP}); use --weights fp32 or fp16")
+                                  f"validation samples (limit {INT8_MAX_DROP}); use --weights fp32 or fp16")
     if not result["spikes_equal"]:
         mm = result["first_mismatch"]
         raise EdgeTicketError(f"validation failed: onnxruntime spikes differ from PyTorch at layer {mm['layer']}, "
@@ -238,8 +227,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     if "/" in name or name.startswith("."):
         raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name
-    Path(out).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    tmp = store.temp_dir(Path(out), prefix=f".{name}.")
     try:
         return _finish(tmp, final, log, settings=settings, deploy=deploy, ref=ref, info=info, target=target, x=x, y=y,
                        runner=runner, layout=layout, storage=storage, mplan=mplan, result=result, warnings=warnings,
@@ -253,26 +241,26 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
     """(manifest.backends record, {bundle-relative path: file written under tmp})."""
     from . import backends as be
 
-    names, explicit = be.parse(settings.backend)
-    out = {"requested": settings.backend, "onnxruntime": {"built": True, "file": bundle_fmt.MODEL}}
+    wanted, explicit = be.parse(settings.backend)
+    out = {"requested": settings.backend, "onnxruntime": {"built": True, "file": names.MODEL}}
     files: dict[str, Path] = {}
-    if "sparse" in names:
+    if "event" in wanted:
         ort_logits, ort_counts = runner.run(x)
         try:
-            rec, f = be.build_sparse(deploy, info, target, x, ort_logits, ort_counts, layout, tmp, storage, log)
-            out["sparse"] = rec
+            rec, f = be.build_event(deploy, info, target, x, ort_logits, ort_counts, layout, tmp, storage, log)
+            out["event"] = rec
             files.update(f)
         except be.Unsupported as e:
             if explicit:
-                raise EdgeTicketError(f"--backend sparse: {e}; use --backend onnxruntime") from None
-            out["sparse"] = {"built": False, "reason": str(e)}
-            log(f"note: sparse backend skipped: {e}")
+                raise EdgeTicketError(f"--backend event: {e}; use --backend onnxruntime") from None
+            out["event"] = {"built": False, "reason": str(e)}
+            log(f"note: event backend skipped: {e}")
         except EdgeTicketError as e:
             if explicit:
                 raise
-            out["sparse"] = {"built": False, "reason": str(e)}
-            log(f"note: sparse backend skipped: {e}")
-    if "tvm" in names:
+            out["event"] = {"built": False, "reason": str(e)}
+            log(f"note: event backend skipped: {e}")
+    if "tvm" in wanted:
         from .tvm_build import build_tvm
 
         try:
@@ -295,7 +283,7 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
 def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runner, layout, storage, mplan, result, warnings,
             ticket_dir, ticket_sha, bid, opset, rec, data):
     """Everything after validation, written into the temp folder `tmp` that is renamed to `final` at the end."""
-    # the sparse backend computes with the weights exactly as the bundle holds them (fp16/int8 rounding)
+    # the event backend computes with the weights exactly as the bundle holds them (fp16/int8 rounding)
     backends, backend_files = _build_backends(settings, ref, info, target, x, runner, layout, storage, data, tmp, log)
     manifest = {
         "format_version": bundle_fmt.FORMAT_VERSION,
@@ -333,7 +321,7 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": _versions(),
     }
-    from ..profile.predict import predict_latency
+    from ..device.profile.predict import predict_latency
 
     pred = predict_latency(manifest, settings.batch, target, rec)
     manifest["prediction"] = {"latency_s": pred["latency_s"], "batch": settings.batch, "source": pred["source"],
@@ -345,23 +333,19 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
 
     manifest["backends"] = backends
     manifest["backends"].update(choose_default(manifest, target, rec, log))
-    (tmp / bundle_fmt.MODEL).write_bytes(data)
-    np.savez(tmp / bundle_fmt.CALIB, x=x, y=y)
-    names = [bundle_fmt.MODEL, bundle_fmt.CALIB, *sorted(backend_files)]
-    manifest["files"] = {f: store.sha256_file(tmp / f) for f in names}
-    store.write_json(tmp / bundle_fmt.MANIFEST, manifest)
+    (tmp / names.MODEL).write_bytes(data)
+    np.savez(tmp / names.VALIDATION_SAMPLES, x=x, y=y)
+    files = [names.MODEL, names.VALIDATION_SAMPLES, *sorted(backend_files)]
+    manifest["files"] = {f: store.sha256_file(tmp / f) for f in files}
+    store.write_json(tmp / names.MANIFEST, manifest)
     bundle_fmt.load(tmp)  # the api validates the folder it wrote
     if final.exists():
         shutil.rmtree(final)  # same id = same inputs and settings: replace with the fresh, validated copy
     tmp.rename(final)
+    store.fsync_dir(final.parent)
     manifest["bundle_dir"] = str(final)
     return manifest
 
 
 def _versions() -> dict:
-    import onnx
-    import onnxruntime
-
-    from ..search.ticket import versions
-
-    return {**versions(), "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    return versions(("torch", "spikingjelly", "numpy", "onnx", "onnxruntime"))

@@ -15,6 +15,7 @@ import copy
 import torch
 from torch import nn
 
+from ..device.runners import stream
 from ..snn import lif_step
 from .fold import fold_batchnorm
 
@@ -153,18 +154,15 @@ def run_torch(net: nn.Module, x: torch.Tensor, timesteps: int, layout: str):
     if layout == "time-folded":
         out = TimeFolded(net, timesteps)(x)
         return out[0], {n: c for n, c in zip(names, out[1:])}
-    shapes = state_shapes(net, tuple(x.shape[1:]))
-    step = Streaming(net)
-    states = [torch.zeros(x.shape[0], *s) for s in shapes]
-    total, counts = 0.0, {n: [] for n in names}
-    for _ in range(timesteps):
+    step, L = Streaming(net), len(names)
+
+    def one(states):
         out = step(x, *states)
-        L = len(names)
-        total = total + out[0]
-        states = list(out[1:1 + L])
-        for n, c in zip(names, out[1 + L:]):
-            counts[n].append(c)
-    return total, {n: torch.stack(c) for n, c in counts.items()}
+        return out[0], list(out[1:1 + L]), out[1 + L:]
+
+    states = [torch.zeros(x.shape[0], *s) for s in state_shapes(net, tuple(x.shape[1:]))]
+    total, counts = stream(one, states, timesteps, stack=torch.stack)
+    return total, dict(zip(names, counts))
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Deploy network -> the sparse backend's layer program (edgeticket/eventrun.py writes it as an .etsp file).
+"""Deploy network -> the event backend's layer program (formats/etsp.py writes it as an .etsp file).
 
 Supported: the sequential spiking nets (tiny, vgg*): stem conv on the image + LIF, conv + LIF on spikes,
 2x2 max-pooling, the classifier on the flattened spikes. ResNets (residual additions of spike trains) are
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from ..eventrun import CONV_IMAGE, CONV_SPIKES, LINEAR_SPIKES, MAXPOOL
+from ..formats.etsp import CONV_IMAGE, CONV_SPIKES, LINEAR_SPIKES, MAXPOOL
 from .deploy import PlainLIF
 
 
@@ -43,7 +43,7 @@ def program(net: nn.Module, input_shape: tuple[int, int, int]) -> list[dict]:
     from ..models.base import ConvBNLIF
 
     if not isinstance(net, SpikingVGG):
-        raise Unsupported(f"the sparse backend runs the sequential nets (tiny, vgg*), not {type(net).__name__}")
+        raise Unsupported(f"the event backend runs the sequential nets (tiny, vgg*), not {type(net).__name__}")
     if not isinstance(net.stem.lif, PlainLIF):
         raise Unsupported("expected a deploy net (to_deploy)")
     layers = []
@@ -66,7 +66,7 @@ def program(net: nn.Module, input_shape: tuple[int, int, int]) -> list[dict]:
                            "stride": s, "pad": 0, "lif": 0})
             shape = (c, ho, wo)
         else:
-            raise Unsupported(f"layer {type(m).__name__} has no sparse kernel")
+            raise Unsupported(f"layer {type(m).__name__} has no event kernel")
     fc = net.classifier
     c, h, w = shape
     W = fc.weight.detach().numpy().astype(np.float32)  # [K, C*H*W] in CHW order

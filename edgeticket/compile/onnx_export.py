@@ -1,5 +1,5 @@
 """Export the deploy network to ONNX (torch's TorchScript-based exporter: plain ops, fixed opset) and
-rewrite its prunable weights into the chosen sparse storage."""
+rewrite its prunable weights into the chosen storage (compile/packing.py)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,15 @@ import warnings
 import onnx
 import torch
 
+from ..formats import graph
 from .deploy import Streaming, TimeFolded, lif_layers, state_shapes, synaptic_layers
-from .sparse import apply_storage
+from .packing import apply_storage
 
 DEFAULT_OPSET = 17
-INPUT = "input"
-LOGITS = "logits"
 
 
 def io_names(net, layout: str) -> tuple[list[str], list[str]]:
-    names = [l.name.replace(".", "_") for l in lif_layers(net)]
-    counts = [f"spikes__{n}" for n in names] + [f"events__{n.replace('.', '_')}" for n in synaptic_layers(net)]
-    if layout == "time-folded":
-        return [INPUT], [LOGITS, *counts]
-    return [INPUT, *[f"v__{n}" for n in names]], [LOGITS, *[f"v_out__{n}" for n in names], *counts]
+    return graph.io_names([l.name for l in lif_layers(net)], synaptic_layers(net), layout)
 
 
 def export(net, layout: str, timesteps: int, input_shape: tuple[int, int, int], opset: int,
@@ -38,8 +33,7 @@ def export(net, layout: str, timesteps: int, input_shape: tuple[int, int, int], 
         args = (x, *[torch.zeros(2, *s) for s in shapes])
     dynamic = {n: {0: "batch"} for n in inputs}
     for n in outputs:
-        counted = n.startswith("spikes__") or n.startswith("events__")
-        dynamic[n] = {1: "batch"} if (layout == "time-folded" and counted) else {0: "batch"}
+        dynamic[n] = {1: "batch"} if (layout == "time-folded" and graph.is_count(n)) else {0: "batch"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

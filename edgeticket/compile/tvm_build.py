@@ -19,24 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeTicketError
-from ..native import machine_arch
+from ..device.machine import machine_arch
+from ..errors import EdgeTicketError, require_extra
+from ..formats import names
+from ..formats.graph import EVENTS
 from .validate import compare
 
-TVM_DIR = "tvm"
-
-
 def _tvm():
-    from ..tvm_runtime import set_threads
+    from ..device.runners.tvm_runner import set_threads
 
     set_threads()  # before TVM's thread pool exists (the host check runs the library in this process)
-    try:
-        import tvm
-        from tvm import relax
-        from tvm.relax.frontend.onnx import from_onnx
-    except ImportError as e:
-        raise EdgeTicketError(f"apache-tvm is not installed ({e}): pip install 'apache-tvm==0.27.0.post1' "
-                              "'apache-tvm-ffi==0.1.14.post1' (make install does)") from None
+    require_extra("tvm", "the tvm backend")
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
     return tvm, relax, from_onnx
 
 
@@ -102,16 +99,24 @@ def build_module(mod, target):
     return tvm.compile(mod, target=target, relax_pipeline=pipeline(target))
 
 
-def export(ex, path: Path, target, cross_compiler: str | None):
-    tvm, _, _ = _tvm()
-    path.parent.mkdir(parents=True, exist_ok=True)
+def cross_compiler(target) -> str | None:
+    """The C++ compiler that links the target's library: None for this machine's CPU; a one-line error naming
+    the install when the target's cross compiler is not here (checked before anything is built)."""
     if target.arch == machine_arch():
-        ex.export_library(str(path))
-        return
-    cc = cross_compiler or ""
+        return None
+    cc = target.cross_compiler or ""
     if not shutil.which(cc):
         raise EdgeTicketError(f"cross compiler '{cc or '(none named)'}' for {target.name} not found: install Debian's "
                               "g++-aarch64-linux-gnu (make cross-tools) or name it in the target file's [tvm] table")
+    return cc
+
+
+def export(ex, path: Path, target):
+    cc = cross_compiler(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if cc is None:
+        ex.export_library(str(path))
+        return
     from tvm.support import cc as tvm_cc
 
     ex.export_library(str(path), fcompile=tvm_cc.cross_compiler(cc))
@@ -120,29 +125,30 @@ def export(ex, path: Path, target, cross_compiler: str | None):
 def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, ort_runner, log=print):
     """Builds tvm/<target>.so into tmp; validates the host build against onnxruntime. Returns (record, files)."""
     tvm, relax, _ = _tvm()
-    from ..tvm_runtime import TvmRunner
+    from ..device.runners.tvm_runner import TvmRunner
 
+    cross_compiler(target)
     t0 = time.perf_counter()
     mod = relax_module(onnx_bytes)
     tt = tvm_target(target, tvm)
     ex = build_module(mod, tt)
     build_s = time.perf_counter() - t0
-    rel = f"{TVM_DIR}/{target.name}.so"
-    export(ex, Path(tmp) / rel, target, target.cross_compiler)
+    rel = names.tvm_library(target.name)
+    export(ex, Path(tmp) / rel, target)
     log(f"TVM: built {rel} for {tt.kind.name} {tt.attrs.get('mtriple', '') or 'host'} in {build_s:.1f} s")
     # validation: the same Relax module for this machine, in the VM, against onnxruntime
     if target.arch == machine_arch():
         host_lib = Path(tmp) / rel
     else:
-        host_lib = Path(tmp) / TVM_DIR / ".host-check.so"
+        host_lib = Path(tmp) / names.TVM_DIR / ".host-check.so"
         build_module(mod, tvm.target.Target(host_llvm(tvm))).export_library(str(host_lib))
     lif = ort_runner.layers
-    syn = [n[len("events__"):] for n in ort_runner.counted if n.startswith("events__")]
+    syn = [n[len(EVENTS):] for n in ort_runner.counted if n.startswith(EVENTS)]
     shapes = [list(s) for s in ort_runner.state_shapes] if layout == "streaming" else []
-    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, syn, shapes, None)
+    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, syn, shapes)
     ol, oc = ort_runner.run(x)
     tl, tc = tr.run(x)
-    check = compare(ol, {k: v for k, v in oc.items() if not k.startswith("events__")}, tl, tc)
+    check = compare(ol, {k: v for k, v in oc.items() if not k.startswith(EVENTS)}, tl, tc)
     if host_lib.name == ".host-check.so":
         host_lib.unlink()
     if not (check["spikes_equal"] and check["logits_ok"]):

@@ -1,14 +1,15 @@
 """Spike-exact validation: the PyTorch deploy network (BN folded, the weights exactly as the bundle will hold
 them) against the ONNX graph in onnxruntime, per layer, per timestep, per sample; logits within 1e-4
 relative to the logits' magnitude. Also reports how the folded network agrees with the trained ticket and the
-top-1 accuracy of each on the calibration inputs (what validates int8)."""
+top-1 accuracy of each on the validation samples (what validates int8)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..runtime import OnnxRunner
+from ..device.runners.onnx_runner import OnnxRunner
+from ..formats.graph import graph_name
 from .deploy import run_torch
 
 LOGIT_RTOL = 1e-4
@@ -18,7 +19,7 @@ def compare(ref_logits: np.ndarray, ref_counts: dict, got_logits: np.ndarray, go
     mismatch = None
     total_spikes = 0
     for layer, ref in ref_counts.items():
-        got = got_counts[layer.replace(".", "_")]  # spikes of each LIF layer (events__ keys are derived from them)
+        got = got_counts[graph_name(layer)]  # spikes of each LIF layer (events__ keys are derived from them)
         total_spikes += int(ref.sum())
         if not np.array_equal(ref, got):
             t, b = np.argwhere(ref != got)[0]

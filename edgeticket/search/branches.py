@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
+from ..formats import names
 from ..data.dataset import epoch_generator
 from ..pruning import random_mask_like
 from .context import Context
@@ -35,7 +35,7 @@ def run(ctx: Context, run_dir: Path, tickets: list[LevelResult]) -> list[LevelRe
                 mask = random_mask_like(t.mask, epoch_generator(cfg.training.seed, level, BRANCH_CODES[branch]))
                 rewind = rewind if rewind is not None else rewind_weights(run_dir)
                 start = rewind
-            out.append(run_level(ctx, run_dir, paths.branch_dir(run_dir, level, branch), level=level, branch=branch,
+            out.append(run_level(ctx, run_dir, names.branch_dir(run_dir, level, branch), level=level, branch=branch,
                                  mask=mask, start_weights=start, start_epoch=cfg.search.rewind_epoch,
                                  timesteps=lambda e, x, tt=t_level: tt,
                                  search_timesteps=int(t.info["timesteps"]["search"])))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .. import paths, store
+from .. import store
+from ..formats import names
 from ..pruning import Mask
 from . import early_time
 from .context import Context
@@ -28,21 +29,21 @@ def search_timesteps(ctx: Context, run_dir: Path) -> int:
     """T' of the Early-Time policy (from the run's decision file), or the full T without it."""
     if not ctx.cfg.search.early_time:
         return ctx.cfg.model.timesteps
-    return int(store.read_json(Path(run_dir) / paths.ET_JSON, "Early-Time decision")["chosen"])
+    return int(store.read_json(Path(run_dir) / names.ET_JSON, "Early-Time decision")["chosen"])
 
 
 def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] = None,
                 info_extra=None) -> LevelResult:
     cfg = ctx.cfg
     T, k = cfg.model.timesteps, cfg.search.rewind_epoch
-    d0 = paths.level_dir(run_dir, 0)
+    d0 = names.level_dir(run_dir, 0)
     model = new_model(ctx, cfg.training.seed)
     init = {n: v.detach().cpu() for n, v in model.state_dict().items()}
     mask = Mask.ones_like(model, model.prunable())
 
     def capture_rewind(m, es: EpochState) -> None:
         if es.epoch == k - 1 and ctx.is_main:
-            store.save_tensors(d0 / paths.REWIND, m.state_dict(), {"epoch": k})
+            store.save_tensors(d0 / names.REWIND, m.state_dict(), {"epoch": k})
 
     def et_check(m, es: EpochState) -> None:
         if es.epoch == cfg.search.et_check_epoch - 1:
@@ -50,7 +51,7 @@ def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] 
             es.extra["et_timesteps"] = decision["chosen"]
             es.extra["early_time"] = decision
             if ctx.is_main:
-                store.write_json(Path(run_dir) / paths.ET_JSON, decision)
+                store.write_json(Path(run_dir) / names.ET_JSON, decision)
             ctx.log(f"Early-Time: KL {decision['normalised_kl']} -> searching at T'={decision['chosen']} "
                     f"(retrain at T={T})")
 
@@ -74,4 +75,4 @@ def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] 
 
 
 def rewind_weights(run_dir: Path) -> dict:
-    return store.load_tensors(paths.level_dir(run_dir, 0) / paths.REWIND, "rewind weights")
+    return store.load_tensors(names.level_dir(run_dir, 0) / names.REWIND, "rewind weights")

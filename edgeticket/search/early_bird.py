@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import paths
+from ..formats import names as files
 from ..pruning import bn_channel_mask, mask_at_sparsity
 from ..pruning.scoring import magnitude
 from .context import Context
@@ -65,7 +65,7 @@ def run(ctx: Context, run_dir: Path) -> list[LevelResult]:
     probe.load_state_dict(dense.trained)
     mask, _ = ticket_mask(ctx, probe, names, frozen)
     t_search = search_timesteps(ctx, run_dir)
-    ticket = run_level(ctx, run_dir, paths.level_dir(run_dir, 1), level=1, branch="ticket", mask=mask,
+    ticket = run_level(ctx, run_dir, files.level_dir(run_dir, 1), level=1, branch="ticket", mask=mask,
                        start_weights=rewind_weights(run_dir), start_epoch=sh.rewind_epoch,
                        timesteps=lambda e, x: cfg.model.timesteps, search_timesteps=t_search)
     return [dense, ticket]

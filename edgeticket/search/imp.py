@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
+from ..formats import names as files
 from ..pruning import prune
 from ..pruning.scoring import magnitude
 from .context import Context
@@ -37,7 +37,7 @@ def run(ctx: Context, run_dir: Path) -> list[LevelResult]:
     frozen = frozen_layers(ctx, list(results[0].mask))
     for level in range(1, R + 1):
         prev = results[-1]
-        d = paths.level_dir(run_dir, level)
+        d = files.level_dir(run_dir, level)
         mask = prune(prev.mask, magnitude({n: prev.trained[n] for n in prev.mask}), cfg.pruning.prune_rate,
                      cfg.pruning.strategy, frozen)
         t_level = T if level == R else t_search

@@ -13,10 +13,11 @@ from typing import Callable, Optional
 
 import torch
 
-from .. import paths, store
+from .. import store
+from ..formats import names
 from ..models import build
 from ..pruning import Mask, apply_mask
-from . import ticket
+from ..formats import ticket
 from .context import Context
 from .train import Callback, clear_checkpoint, train
 
@@ -39,8 +40,8 @@ def new_model(ctx: Context, seed: int) -> torch.nn.Module:
 
 def load_finished(ticket_dir: Path) -> LevelResult:
     info = ticket.read_info(ticket_dir)
-    return LevelResult(Path(ticket_dir), info, Mask.load(ticket_dir / paths.MASK),
-                       store.load_tensors(ticket_dir / paths.TRAINED, "trained weights"))
+    return LevelResult(Path(ticket_dir), info, Mask.load(ticket_dir / names.MASK),
+                       store.load_tensors(ticket_dir / names.TRAINED, "trained weights"))
 
 
 def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, branch: str, mask: Mask,
@@ -48,7 +49,7 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
               save_start_as_rewind: bool = True, after_epoch: Optional[Callback] = None,
               info_extra: Optional[Callable[[dict], dict]] = None) -> LevelResult:
     """Train from `start_weights` (masked here) for epochs [start_epoch, epochs) and write the folder."""
-    if paths.is_finished(ticket_dir):
+    if names.is_finished(ticket_dir):
         ctx.log(f"{ticket_dir.relative_to(run_dir)}: finished, skipped")
         return load_finished(ticket_dir)
     ticket_dir.mkdir(parents=True, exist_ok=True)
@@ -56,10 +57,10 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
     model.load_state_dict(start_weights)
     apply_mask(model, mask)
     if ctx.is_main:
-        if not (ticket_dir / paths.MASK).is_file():
-            mask.save(ticket_dir / paths.MASK)
-        if save_start_as_rewind and not (ticket_dir / paths.REWIND).is_file():
-            store.save_tensors(ticket_dir / paths.REWIND, model.state_dict())
+        if not (ticket_dir / names.MASK).is_file():
+            mask.save(ticket_dir / names.MASK)
+        if save_start_as_rewind and not (ticket_dir / names.REWIND).is_file():
+            store.save_tensors(ticket_dir / names.REWIND, model.state_dict())
     ctx.barrier()
     label = f"level {level}" + ("" if branch == "ticket" else f" [{branch}]")
     ctx.log(f"{label}: sparsity {100 * mask.sparsity():.2f}%, training epochs {start_epoch + 1}..{ctx.cfg.training.epochs}")
@@ -93,7 +94,7 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
     if info_extra is not None:
         info.update(info_extra(res.extra))
     if ctx.is_main:
-        store.save_tensors(ticket_dir / paths.TRAINED, trained)
+        store.save_tensors(ticket_dir / names.TRAINED, trained)
         info = ticket.write(ticket_dir, info)
         clear_checkpoint(ticket_dir)
     ctx.barrier()

@@ -9,19 +9,21 @@ from pathlib import Path
 
 import torch
 
-from .. import paths, report, store
+from .. import store
+from ..formats import names
+from . import summary as run_summary
 from ..errors import EdgeTicketError
 from ..hparams import SearchConfig
 from . import branches, early_bird, imp
 from .context import Context, init_distributed, resolve_device
-from .ticket import versions
+from ..formats.ticket import versions
 
 METHODS = {"imp": imp.run, "eb": early_bird.run}
 
 
 def prepare_run_dir(cfg: SearchConfig, out: Path) -> Path:
     run_dir = Path(out) / cfg.hashname()
-    rj = run_dir / paths.RUN_JSON
+    rj = run_dir / names.RUN_JSON
     if rj.is_file():
         old = store.read_json(rj, "run.json")
         if old.get("hparams") != cfg.to_dict():
@@ -43,8 +45,8 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
     ds = data.load(cfg.data)
     run_dir = prepare_run_dir(cfg, out)
     ctx = Context(cfg, ds, dev, quiet=quiet, rank=rank, world=world)
-    if ctx.is_main and not (run_dir / paths.RUN_JSON).is_file():
-        store.write_json(run_dir / paths.RUN_JSON, {
+    if ctx.is_main and not (run_dir / names.RUN_JSON).is_file():
+        store.write_json(run_dir / names.RUN_JSON, {
             "format_version": 1, "kind": "search-run", "name": run_dir.name, "hparams": cfg.to_dict(),
             "non_default": {k: v for k, v in cfg.non_default().items()}, "dataset": ds.describe(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": versions(),
@@ -56,8 +58,8 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
     torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
     tickets = METHODS[cfg.search.method](ctx, run_dir)
     controls = branches.run(ctx, run_dir, tickets) if cfg.controls else []
-    summary = report.summarise(run_dir, [t.info for t in tickets], [c.info for c in controls])
+    summary = run_summary.summarise(run_dir, [t.info for t in tickets], [c.info for c in controls])
     if ctx.is_main:
-        report.write_summary(run_dir, summary)
+        run_summary.write_summary(run_dir, summary)
     ctx.barrier()
     return summary

@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .. import paths, store
+from .. import store
+from ..formats import names
 from ..data import batches
 from ..data.dataset import epoch_generator
 from ..pruning import Mask, MaskedTraining
@@ -104,7 +105,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
     timesteps(epoch, extra) -> T of that epoch (the Early-Time policy can change it via `extra`).
     """
     thp = ctx.cfg.training
-    ckpt_path = Path(ticket_dir) / paths.CHECKPOINT
+    ckpt_path = Path(ticket_dir) / names.CHECKPOINT
     prepare_for_training(model, ctx.device)
     masked = MaskedTraining(model, mask) if mask is not None else None
     optimizer = make_optimizer(model, thp)
@@ -178,5 +179,5 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
 
 
 def clear_checkpoint(ticket_dir: Path) -> None:
-    (Path(ticket_dir) / paths.CHECKPOINT).unlink(missing_ok=True)
+    (Path(ticket_dir) / names.CHECKPOINT).unlink(missing_ok=True)
 

@@ -1,5 +1,9 @@
-"""Target profiles: one TOML per board in targets/ (TVM-style names; the compile host is separate from the
-target). Loading checks every field and names the bad one."""
+"""Target profiles: one TOML per board (TVM-style names; the compile host is separate from the target).
+Loading checks every field and names the bad one.
+
+Where they are looked up: the folders of $EDGETICKET_TARGETS (os.pathsep-separated) first, then the ones shipped
+with the package (edgeticket/targets/); a user's file of the same name replaces the shipped one. `--target`
+also takes a path to a .toml file."""
 
 from __future__ import annotations
 
@@ -8,18 +12,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import EdgeTicketError
+from ..errors import EdgeTicketError
 
 try:
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 
-def targets_dir() -> Path:
-    """$EDGETICKET_TARGETS, else the targets/ folder of the source tree this package runs from."""
-    env = os.environ.get("EDGETICKET_TARGETS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "targets"
+PACKAGED = Path(__file__).resolve().parent.parent / "targets"
+
+
+def search_path(directory: Path | None = None) -> list[Path]:
+    """Where target files are looked up, first hit wins: `directory` alone if given, else $EDGETICKET_TARGETS's
+    folders, then the packaged ones."""
+    if directory is not None:
+        return [Path(directory)]
+    env = os.environ.get("EDGETICKET_TARGETS", "")
+    return [Path(p) for p in env.split(os.pathsep) if p] + [PACKAGED]
 
 
 @dataclass(frozen=True)
@@ -99,19 +109,22 @@ def load_target_file(path: Path) -> Target:
 
 
 def available(directory: Path | None = None) -> list[str]:
-    d = directory or targets_dir()
-    return sorted(p.stem for p in d.glob("*.toml"))
+    return sorted({p.stem for d in search_path(directory) for p in d.glob("*.toml")})
 
 
 def load_target(name: str, directory: Path | None = None) -> Target:
-    d = directory or targets_dir()
     p = Path(name)
-    if p.suffix == ".toml" and p.is_file():
+    if p.suffix == ".toml":
+        if not p.is_file():
+            raise EdgeTicketError(f"target file not found: {p}")
         return load_target_file(p)
-    path = d / f"{name}.toml"
-    if not path.is_file():
-        raise EdgeTicketError(f"unknown target '{name}'; valid: {', '.join(available(d)) or '(none found in ' + str(d) + ')'}")
-    return load_target_file(path)
+    for d in search_path(directory):
+        path = d / f"{name}.toml"
+        if path.is_file():
+            return load_target_file(path)
+    where = ", ".join(str(d) for d in search_path(directory))
+    raise EdgeTicketError(f"unknown target '{name}'; valid: {', '.join(available(directory)) or '(none)'} "
+                          f"(looked in {where}); or give a .toml file")
 
 
 def load_all(directory: Path | None = None) -> list[Target]:

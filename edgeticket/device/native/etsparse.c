@@ -1,6 +1,6 @@
-/* edgeticket sparse backend: event-driven execution of a spiking ticket with compressed weights.
+/* edgeticket event backend: event-driven execution of a spiking ticket with compressed weights.
  *
- * The network file (".etsp", written by edgeticket/sparse/format.py, read here) is the resident form of
+ * The network file (".etsp", written by edgeticket/formats/etsp.py, read here) is the resident form of
  * the weights: per layer, a CSC matrix whose columns are the layer's inputs (conv: input channel x kernel
  * offset; linear: input feature) and whose rows are output channels, each row index delta-coded in one byte
  * (fillers of value 0 bridge gaps over 255). Nothing is ever densified.

@@ -1,7 +1,7 @@
-"""The native kernel library of the sparse backend (etsparse.c): built with the machine's C compiler for the
+"""The native kernel library of the event backend (etsparse.c): built with the machine's C compiler for the
 host, cross-compiled for a target's CPU, loaded with ctypes. Needs no torch.
 
-`make install` builds the host library once (`python -m edgeticket.native`); otherwise the first use builds
+`make install` builds the host library once (`python -m edgeticket.device.native`); otherwise the first use builds
 it into the user cache ($EDGETICKET_CACHE, else ~/.cache/edgeticket), keyed by the source's sha256 and the
 compiler flags, so an edited source never runs stale.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import EdgeTicketError
+from ... import store
+from ...errors import EdgeTicketError
+from ..machine import machine_arch
 
 SOURCE = Path(__file__).with_name("etsparse.c")
 # -ffp-contract=off: no fused multiply-adds, so the LIF arithmetic rounds exactly like the ONNX graph's
@@ -32,11 +33,6 @@ def source_sha() -> str:
 def cache_dir() -> Path:
     env = os.environ.get("EDGETICKET_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "edgeticket"
-
-
-def machine_arch() -> str:
-    m = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
 def build(out: Path, compiler: str = "cc", flags: list[str] | None = None) -> Path:
@@ -54,7 +50,8 @@ def build(out: Path, compiler: str = "cc", flags: list[str] | None = None) -> Pa
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         os.unlink(tmp)
-        raise EdgeTicketError(f"building the sparse kernels failed ({' '.join(cmd)}): {r.stderr.strip()[:500]}")
+        raise EdgeTicketError(f"building the event kernels failed ({' '.join(cmd)}): {r.stderr.strip()[:500]}")
+    os.chmod(tmp, 0o777 & ~store.umask())
     os.replace(tmp, out)
     return out
 
@@ -73,8 +70,8 @@ class _Lib:
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:
-            raise EdgeTicketError(f"cannot load the sparse kernel library {path} ({e}); rebuild it with "
-                                  "`python -m edgeticket.native`") from None
+            raise EdgeTicketError(f"cannot load the event kernel library {path} ({e}); rebuild it with "
+                                  "`python -m edgeticket.device.native`") from None
         P, I, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
         lib.et_load.restype, lib.et_load.argtypes = P, [ctypes.c_char_p, ctypes.c_char_p, I]
         lib.et_free.restype, lib.et_free.argtypes = None, [P]

@@ -66,18 +66,18 @@ def predict_memory(manifest: dict, record: dict | None) -> dict:
     return p
 
 
-# The sparse backend (edgeticket/native/etsparse.c): one scalar add per synaptic event on a nonzero weight
+# The event backend (edgeticket/device/native/etsparse.c): one scalar add per synaptic event on a nonzero weight
 # (double accumulator, delta-decoded row), one fused LIF update per neuron and step, a fixed cost per call.
-# Defaults measured on the host (bench/sparse.py fit); a calibration record's sparse_* fields replace them.
-SPARSE_NS_PER_SYNOP = 1.0
-SPARSE_NS_PER_NEURON_STEP = 1.0
-SPARSE_CALL_S = 20e-6
+# Defaults measured on the host (bench/event.py fit); a calibration record's event_* fields replace them.
+EVENT_NS_PER_SYNOP = 1.0
+EVENT_NS_PER_NEURON_STEP = 1.0
+EVENT_CALL_S = 20e-6
 
 
-def sparse_workload(manifest: dict, events_per_sample: dict | None = None) -> dict:
+def event_workload(manifest: dict, events_per_sample: dict | None = None) -> dict:
     """Synaptic ops per sample (events x nonzero fan-out; the image layer: nonzero weights x output positions
     per call) and neuron updates per sample, from the event counts of the validation inputs."""
-    ev = events_per_sample if events_per_sample is not None else manifest["backends"]["sparse"]["events_per_sample"]
+    ev = events_per_sample if events_per_sample is not None else manifest["backends"]["event"]["events_per_sample"]
     calls = calls_of(manifest)
     syn = 0.0
     for L in manifest["layers"]:
@@ -89,15 +89,15 @@ def sparse_workload(manifest: dict, events_per_sample: dict | None = None) -> di
     return {"synops_per_sample": syn, "neuron_steps_per_sample": neurons * int(manifest["timesteps"]), "calls": calls}
 
 
-def predict_sparse(manifest: dict, batch: int, record: dict | None = None,
+def predict_event(manifest: dict, batch: int, record: dict | None = None,
                    events_per_sample: dict | None = None) -> dict:
-    w = sparse_workload(manifest, events_per_sample)
+    w = event_workload(manifest, events_per_sample)
     rec = record or {}
-    ns_syn = rec.get("sparse_ns_per_synop", SPARSE_NS_PER_SYNOP)
-    ns_neu = rec.get("sparse_ns_per_neuron_step", SPARSE_NS_PER_NEURON_STEP)
-    call_s = rec.get("sparse_call_s", SPARSE_CALL_S)
+    ns_syn = rec.get("event_ns_per_synop", EVENT_NS_PER_SYNOP)
+    ns_neu = rec.get("event_ns_per_neuron_step", EVENT_NS_PER_NEURON_STEP)
+    call_s = rec.get("event_call_s", EVENT_CALL_S)
     per_sample = (w["synops_per_sample"] * ns_syn + w["neuron_steps_per_sample"] * ns_neu) * 1e-9
     lat = per_sample * batch + w["calls"] * call_s
     return {"latency_s": lat, "workload": w, "rates": {"ns_per_synop": ns_syn, "ns_per_neuron_step": ns_neu,
                                                        "call_s": call_s},
-            "source": "calibration record" if "sparse_ns_per_synop" in rec else "host-measured defaults"}
+            "source": "calibration record" if "event_ns_per_synop" in rec else "host-measured defaults"}

@@ -1,4 +1,4 @@
-"""edgeticket profile BUNDLE: measure a bundle on this machine (numpy + onnxruntime only)."""
+"""edgeticket profile BUNDLE: measure a bundle on this machine (numpy + onnxruntime; tvm for that backend)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bundle as bundle_fmt
-from .. import store
-from ..errors import EdgeTicketError
-from . import device, memory, stats
+from ... import store
+from ...errors import EdgeTicketError
+from ...formats import bundle as bundle_fmt
+from ...formats import names
+from .. import calibration, machine, runners
+from . import rss, snn_stats
 
 FORMAT_VERSION = 1
-PROFILE_JSON = "profile.json"
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -27,32 +28,35 @@ def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool
     shape = manifest["input"]["shape"][1:]
     if random_inputs:
         return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random"
-    x, _ = bundle_fmt.calibration_inputs(bundle_dir)
+    x, _ = bundle_fmt.validation_samples(bundle_dir)
     reps = -(-batch // len(x))
-    return np.concatenate([x] * reps)[:batch], "calibration"
+    return np.concatenate([x] * reps)[:batch], "validation samples"
 
 
 def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int = 1, threads: int | None = None,
             random_inputs: bool = False, calibrate: bool = False, target: str | None = None,
-            out: str | Path | None = None, log=print, backend: str = "onnxruntime") -> dict:
+            out: str | Path | None = None, log=print, backend: str = "onnxruntime",
+            calibration_dir: str | Path | None = None) -> dict:
     bundle_dir = Path(bundle_dir)
     if runs < 1 or warmup < 0 or batch < 1:
         raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
-    rss_before = memory.rss()
-    can_reset = memory.reset_peak()
+    runners.check_backend(backend)
+    if calibrate and backend != "onnxruntime":
+        raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
+    rss_before = rss.rss()
+    can_reset = rss.reset_peak()
     t0 = time.perf_counter()
     manifest = bundle_fmt.load(bundle_dir)  # sha256s verified
-    runner = bundle_fmt.runner(bundle_dir, manifest, providers=manifest["target"].get("providers"), threads=threads,
-                               backend=backend)
+    runner = runners.open_runner(bundle_dir, manifest, backend, threads=threads)
     load_s = time.perf_counter() - t0
-    load_peak = memory.peak()
+    load_peak = rss.peak()
     x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
 
     log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
         f"{source} inputs, {warmup} warm-up + {runs} timed runs")
     for _ in range(warmup):
         runner.run(x, with_counts=False)
-    memory.reset_peak()
+    rss.reset_peak()
     times = []
     step = max(1, runs // 10)
     for i in range(runs):
@@ -61,17 +65,17 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
         times.append(time.perf_counter() - t)
         if (i + 1) % step == 0:
             log(f"  {i + 1}/{runs} runs, median so far {1000 * statistics.median(times):.2f} ms")
-    infer_peak = memory.peak()
+    infer_peak = rss.peak()
 
-    # SNN statistics over the calibration inputs (or the random batch), same graph, counts fetched
-    xs, _ = (bundle_fmt.calibration_inputs(bundle_dir) if not random_inputs else (x, None))
+    # SNN statistics over the validation samples (or the random batch), same graph, counts fetched
+    xs, _ = (bundle_fmt.validation_samples(bundle_dir) if not random_inputs else (x, None))
     counts: dict = {}
     for s in range(0, len(xs), 64):
         _, c = runner.run(xs[s:s + 64])
         for k, v in c.items():
             counts[k] = v if k not in counts else np.concatenate([counts[k], v], axis=1)
-    rates = stats.spike_rates(counts, manifest)
-    syn = stats.synops(counts, manifest)
+    rates = snn_stats.spike_rates(counts, manifest)
+    syn = snn_stats.synops(counts, manifest)
 
     budget = manifest["target"]["model_budget_bytes"]
     measured_peak = max(load_peak, infer_peak)
@@ -83,8 +87,8 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
                    "timesteps": manifest["timesteps"], "target": manifest["target"]["name"],
                    "weights": manifest["weights"]["format"]},
         "backend": backend,
-        "device": {**device.facts(),
-                   "provider": runner.sess.get_providers()[0] if backend == "onnxruntime" else backend,
+        "device": {**machine.facts(),
+                   "provider": runner.provider if backend == "onnxruntime" else backend,
                    "intra_op_threads": threads or "onnxruntime default"},
         "settings": {"runs": runs, "warmup": warmup, "batch": batch, "inputs": source,
                      "snn_stats_inputs": int(len(xs))},
@@ -101,17 +105,13 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
         "snn": {"spike_rates": rates, "synops": syn},
     }
     target_name = target or manifest["target"]["name"]
-    from ..calibration import newest_record
-
     if backend != "onnxruntime":
-        result["memory"]["plan_note"] = "the plan is onnxruntime's; the sparse backend's own figures are in backends"
-        if backend == "sparse":
-            result["memory"]["sparse_resident_weight_bytes"] = runner.resident_bytes
-    if calibrate and backend != "onnxruntime":
-        raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
+        result["memory"]["plan_note"] = "the plan is onnxruntime's; the event backend's own figures are in backends"
+        if backend == "event":
+            result["memory"]["event_resident_weight_bytes"] = runner.resident_bytes
     if calibrate:
-        result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, log)
-    rec = newest_record(target_name)
+        result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, calibration_dir, log)
+    rec = calibration.newest_record(target_name, calibration_dir)
     if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime":
         from ..targets import load_target
         from .predict import predict_latency
@@ -119,7 +119,7 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
         pred = predict_latency(manifest, batch, load_target(target_name), rec)
         result["prediction"] = {"latency_s": pred["latency_s"], "source": pred["source"],
                                 "measured_over_predicted": result["latency"]["p50_s"] / pred["latency_s"]}
-    path = Path(out) if out else bundle_dir / PROFILE_JSON
+    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
     store.write_json(path, result)
     result["profile_json"] = str(path)
     return result
@@ -129,10 +129,9 @@ def _same_machine_kind(rec: dict) -> bool:
     return rec.get("device", {}).get("machine") in (None, platform.machine())
 
 
-def _calibrate(manifest, batch, baseline, result, target_name, log) -> dict:
-    from ..calibration import append_record
+def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
     from ..targets import load_target
-    from . import calibrate
+    from . import microbench
 
     t = load_target(target_name)
     if t.arch != platform.machine():
@@ -145,8 +144,8 @@ def _calibrate(manifest, batch, baseline, result, target_name, log) -> dict:
     plan = manifest["memory_plan"]
     model_part = plan["total_bytes"] - plan["runtime_overhead_bytes"]
     overhead = max(baseline, result["memory"]["peak_rss_bytes"] - model_part)
-    rec = calibrate.run(manifest, batch, overhead, result["device"], t.name, measured, log)
-    path = append_record(t.name, rec)
+    rec = microbench.run(manifest, batch, overhead, result["device"], t.name, measured, log)
+    path = calibration.append_record(t.name, rec, calibration_dir)
     log(f"calibration record appended to {path}")
     return {"record_file": str(path), "record": rec}
 
@@ -162,11 +161,10 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, war
 
     bundle_dir = Path(bundle_dir)
     manifest = bundle_fmt.load(bundle_dir)
-    have = bundle_fmt.available_backends(manifest)
-    missing = [b for b in backends if b not in have]
-    if missing:
-        raise EdgeTicketError(f"bundle {bundle_dir} has no {', '.join(missing)} backend for this machine (it has: "
-                              f"{', '.join(have)})")
+    for b in backends:
+        reason = runners.unavailable_reason(manifest, b)
+        if reason:
+            raise EdgeTicketError(f"{bundle_dir}: {reason}")
     results = {}
     with tempfile.TemporaryDirectory() as d:
         for b in backends:
@@ -189,11 +187,11 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, war
                    "over_onnxruntime": (r["latency"]["p50_s"] / base["latency"]["p50_s"]) if base else None,
                    "spike_counts_equal_to_onnxruntime": (r["snn"]["spike_rates"] == base["snn"]["spike_rates"])
                    if base else None}
-        if b == "sparse":
-            rows[b]["resident_weight_bytes"] = r["memory"].get("sparse_resident_weight_bytes")
+        if b == "event":
+            rows[b]["resident_weight_bytes"] = r["memory"].get("event_resident_weight_bytes")
     combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
                 "batch": batch, "runs": runs, "backends": rows, "profiles": results}
-    path = Path(out) if out else bundle_dir / PROFILE_JSON
+    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
     store.write_json(path, combined)
     combined["profile_json"] = str(path)
     return combined

@@ -6,16 +6,17 @@ import csv
 import io
 from pathlib import Path
 
-from . import paths, store
+from .. import store
+from ..formats import names
 
 COLUMNS = ["level", "branch", "sparsity", "nnz", "timesteps_trained", "best_acc", "final_acc", "wall_s",
            "timestep_epochs", "epochs", "dir"]
 
 
 def row(info: dict, run_dir: Path) -> dict:
-    d = paths.level_dir(run_dir, info["level"])
+    d = names.level_dir(run_dir, info["level"])
     if info["branch"] != "ticket":
-        d = paths.branch_dir(run_dir, info["level"], info["branch"])
+        d = names.branch_dir(run_dir, info["level"], info["branch"])
     return {"level": info["level"], "branch": info["branch"], "sparsity": round(100 * info["sparsity"]["global"], 3),
             "nnz": info["nnz"], "timesteps_trained": info["timesteps"]["trained"],
             "best_acc": round(info["accuracy"]["best"], 3), "final_acc": round(info["accuracy"]["final"], 3),
@@ -27,7 +28,7 @@ def summarise(run_dir: Path, tickets: list[dict], controls: list[dict]) -> dict:
     run_dir = Path(run_dir)
     rows = [row(i, run_dir) for i in tickets] + [row(i, run_dir) for i in controls]
     search = [r for r in rows if r["branch"] == "ticket"]
-    et = store.read_json(run_dir / paths.ET_JSON) if (run_dir / paths.ET_JSON).is_file() else None
+    et = store.read_json(run_dir / names.ET_JSON) if (run_dir / names.ET_JSON).is_file() else None
     final = search[-1] if search else None
     return {
         "run_dir": str(run_dir),
@@ -62,9 +63,9 @@ def write_summary(run_dir: Path, summary: dict) -> None:
     w.writeheader()
     for r in summary["levels"]:
         w.writerow(r)
-    store.write_text(Path(run_dir) / paths.SUMMARY_CSV, buf.getvalue())
-    store.write_json(Path(run_dir) / paths.SUMMARY_JSON, summary)
-    plot(summary, Path(run_dir) / paths.SUMMARY_PNG)
+    store.write_text(Path(run_dir) / names.SUMMARY_CSV, buf.getvalue())
+    store.write_json(Path(run_dir) / names.SUMMARY_JSON, summary)
+    plot(summary, Path(run_dir) / names.SUMMARY_PNG)
 
 
 def plot(summary: dict, path: Path) -> None:

@@ -1,6 +1,6 @@
 """Device microbenchmarks for calibration records: conv and gemm throughput through onnxruntime (at the bundle's
 conv shapes and a fixed set), memory bandwidth, per-node and per-call overhead, and the runtime's resident
-baseline. Building the tiny benchmark graphs needs the `onnx` package (pure protobuf; no torch)."""
+baseline. The tiny benchmark graphs are written by tiny_onnx (no `onnx` package, no torch)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import memory
+from ..runners.onnx_runner import make_session
+from . import rss
+from .tiny_onnx import initializer, model, node, value_info
 
 STANDARD_CONVS = [(5, 16, 32, 4), (5, 32, 32, 8), (5, 32, 64, 16), (5, 64, 64, 16), (5, 64, 128, 8), (5, 128, 128, 8),
                   (5, 128, 256, 4), (20, 64, 64, 16)]
@@ -31,13 +33,7 @@ def fit_rate_and_fixed(samples: list[tuple[float, float]], call_overhead_s: floa
 
 
 def _session(graph_nodes, inputs, outputs, inits):
-    from onnx import helper
-
-    from ..runtime import make_session
-
-    g = helper.make_graph(graph_nodes, "bench", inputs, outputs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    return make_session(m.SerializeToString())
+    return make_session(model(graph_nodes, inputs, outputs, inits))
 
 
 def _median_time(fn, reps: int) -> float:
@@ -52,24 +48,17 @@ def _median_time(fn, reps: int) -> float:
 
 def conv_time(n: int, cin: int, cout: int, hw: int, reps: int = 10) -> tuple[float, float]:
     """(FLOPs, median seconds) of one 3x3 conv through onnxruntime."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(cout, cin, 3, 3).astype(np.float32) * 0.1, "w")
-    s = _session([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
-                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, cin, hw, hw])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, cout, hw, hw])], [w])
+    w = initializer("w", np.random.RandomState(0).randn(cout, cin, 3, 3).astype(np.float32) * 0.1)
+    s = _session([node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [value_info("x", [n, cin, hw, hw])],
+                 [value_info("y", [n, cout, hw, hw])], [w])
     x = (np.random.RandomState(1).rand(n, cin, hw, hw) < 0.2).astype(np.float32)
     t = _median_time(lambda: s.run(None, {"x": x}), reps)
     return 2 * n * cout * hw * hw * cin * 9, t
 
 
 def gemm_gflops(m: int = 64, k: int = 512, n: int = 512, reps: int = 20) -> float:
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(k, n).astype(np.float32), "w")
-    s = _session([helper.make_node("MatMul", ["x", "w"], ["y"])],
-                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], [w])
+    w = initializer("w", np.random.RandomState(0).randn(k, n).astype(np.float32))
+    s = _session([node("MatMul", ["x", "w"], ["y"])], [value_info("x", [m, k])], [value_info("y", [m, n])], [w])
     x = np.random.RandomState(1).randn(m, k).astype(np.float32)
     return 2 * m * k * n / _median_time(lambda: s.run(None, {"x": x}), reps) / 1e9
 
@@ -82,13 +71,9 @@ def bandwidth_gbytes_per_s(mib: int = 64, reps: int = 5) -> float:
 
 def overheads(chain: int = 200, reps: int = 50) -> tuple[float, float]:
     """(per executed node, per run call) seconds, from a chain of small Adds."""
-    from onnx import TensorProto, helper
-
     def chain_session(k):
-        nodes = [helper.make_node("Add", [f"t{i}", "x"], [f"t{i + 1}"]) for i in range(k)]
-        nodes.insert(0, helper.make_node("Identity", ["x"], ["t0"]))
-        return _session(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
-                        [helper.make_tensor_value_info(f"t{k}", TensorProto.FLOAT, [1, 64])], [])
+        nodes = [node("Identity", ["x"], ["t0"])] + [node("Add", [f"t{i}", "x"], [f"t{i + 1}"]) for i in range(k)]
+        return _session(nodes, [value_info("x", [1, 64])], [value_info(f"t{k}", [1, 64])], [])
 
     x = np.ones((1, 64), np.float32)
     s1, sk = chain_session(1), chain_session(chain)
@@ -128,6 +113,6 @@ def run(manifest: dict, batch: int, runtime_overhead_bytes: int, device_facts: d
         "runtime_overhead_bytes": int(runtime_overhead_bytes),
         "bundle": {"id": manifest["id"], "arch": manifest["arch"], "layout": manifest["layout"]},
         "measured": measured or {},
-        "rss_now_bytes": memory.rss(),
+        "rss_now_bytes": rss.rss(),
     }
     return rec

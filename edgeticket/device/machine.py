@@ -1,4 +1,4 @@
-"""Facts about the machine, read from the OS."""
+"""Facts about the machine this runs on, read from the OS."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def ram_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+def machine_arch() -> str:
+    """The CPU architecture in the names targets and bundles use (x86_64, aarch64, ...)."""
+    m = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
 def facts() -> dict:
