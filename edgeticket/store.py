@@ -97,15 +97,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str, what: str) -> None:
+def verify_sha256(path: Path, expected: str, what: str, fix: str = "re-create it") -> None:
     path = Path(path)
     if not path.is_file():
-        raise EdgeTicketError(f"{what} is missing: {path}")
+        raise EdgeTicketError(f"{what} is missing: {path}; {fix}")
     got = sha256_file(path)
     if got != expected:
         raise EdgeTicketError(
             f"{what} {path} does not match its recorded sha256 (expected {expected[:12]}…, got {got[:12]}…): "
-            "the file was altered or truncated; re-create it")
+            f"the file was altered or truncated; {fix}")
 
 
 def save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> Path:

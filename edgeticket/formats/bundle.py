@@ -32,7 +32,8 @@ def read_manifest(bundle_dir: Path) -> dict:
 
 def verify(bundle_dir: Path, manifest: dict) -> None:
     for name, digest in manifest.get("files", {}).items():
-        store.verify_sha256(Path(bundle_dir) / name, digest, f"bundle file {name}")
+        store.verify_sha256(Path(bundle_dir) / name, digest, f"bundle file {name}",
+                            fix="copy the whole bundle folder again, or re-compile it")
 
 
 def load(bundle_dir: Path, verify_files: bool = True) -> dict:

@@ -45,6 +45,16 @@ class EventRunner(Runner):
         lib = ev.get("library") or {}
         # the bundle's build where it is for this CPU; otherwise the kernels built here from the package source
         path = Path(bundle_dir) / lib["file"] if lib.get("arch") == machine_arch() else None
+        if path is None:
+            from ..native import host_library
+
+            try:
+                path = host_library()
+            except EdgeTicketError as e:
+                built = f"built for {lib['arch']}" if lib.get("arch") else "not built for any CPU"
+                raise EdgeTicketError(f"the bundle's event kernels are {built} and this {machine_arch()} machine "
+                                      f"cannot build them ({e}); or compile the bundle for a target of this machine "
+                                      "(`--target host` on this one)") from None
         syn = [L["name"] for L in manifest["layers"] if L["input"] == "spikes"]
         return cls(Path(bundle_dir) / names.EVENT_NET, manifest["layout"], manifest["timesteps"],
                    manifest["lif"]["layers"], syn, library=path, threads=threads)

@@ -1,0 +1,139 @@
+"""The library surface: one function per command (notebooks and scripts use these; cli.py only parses options,
+calls them and prints). The device commands (targets, inspect, check, predict, profile) need the base install
+only; search, compile, experiment and report need the [search] extra and say so in one line when it is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import require_extra
+
+
+def search(cfg, out: str | Path = "runs", device: str = "auto", quiet: bool = False) -> dict:
+    """Run (or resume) a lottery-ticket search (cfg: hparams.SearchConfig); returns the run summary (also written
+    to the run folder)."""
+    require_extra("search", "edgeticket search")
+    from .search.runner import run_search
+
+    return run_search(cfg, Path(out), device=device, quiet=quiet)
+
+
+def load_run_config(run_dir: str | Path):
+    """The settings of an existing run folder (for `edgeticket search --resume RUN_DIR`)."""
+    from . import store
+    from .formats import names
+    from .hparams import SearchConfig
+
+    return SearchConfig.from_dict(store.read_json(Path(run_dir) / names.RUN_JSON, "run.json")["hparams"])
+
+
+def load_ticket(ticket_dir: str | Path, verify: bool = True):
+    """(model, mask, info) of a finished ticket folder; sha256s are checked."""
+    require_extra("search", "loading a ticket's network")
+    from .compile.ticket_source import load
+
+    return load(Path(ticket_dir), verify=verify)
+
+
+def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundles", layout: str = "auto",
+                   weights: str = "fp32", storage: str = "packed", batch: int = 1,
+                   validation_data: str | None = None, validation_n: int = 64, opset: int | None = None,
+                   force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
+                   backend: str = "auto", calibration_dir: str | Path | None = None) -> dict:
+    """Compile a ticket folder (or a run folder: its final ticket) into a bundle for a target; returns the
+    manifest (bundle_dir added). `name` overrides the bundle folder name (default <target>_<arch>_<id>)."""
+    require_extra("search", "edgeticket compile")
+    from .compile.build import CompileSettings
+    from .compile.build import compile_ticket as build
+
+    settings = CompileSettings(layout=layout, weights=weights, storage=storage, batch=batch,
+                               validation_n=validation_n, opset=opset, backend=backend)
+    return build(ticket_dir, target, out=out, settings=settings, validation_data=validation_data, force=force,
+                 log=log, name=name, data_dir=data_dir, calibration_dir=calibration_dir)
+
+
+def targets() -> list:
+    """Every target board (device.targets.Target), the user's folders first, then the packaged ones."""
+    from .device.targets import load_all
+
+    return load_all()
+
+
+def inspect(bundle_dir: str | Path) -> dict:
+    """A bundle's manifest, its files' sha256s checked, with bundle_dir added."""
+    from .formats import bundle
+
+    m = bundle.load(Path(bundle_dir))
+    m["bundle_dir"] = str(bundle_dir)
+    return m
+
+
+def profile(bundle_dir: str | Path, backend: str = "onnxruntime", log=print, **settings) -> dict:
+    """Measure a bundle on this machine with one backend, or with `all` of those it carries for this machine
+    (each in its own process, side by side). settings: runs, warmup, batch, threads, random_inputs, out, and for
+    one backend calibrate, target, calibration_dir (device/profile/run.py)."""
+    from .device.profile import run
+
+    if backend == "all":
+        from .device import runners
+        from .formats import bundle
+
+        names = runners.available(bundle.load(Path(bundle_dir)))
+        keep = ("runs", "warmup", "batch", "threads", "random_inputs", "out")
+        bad = sorted(k for k, v in settings.items() if k not in keep and v)
+        if bad:
+            from .errors import EdgeTicketError
+
+            raise EdgeTicketError(f"--backend all does not take {', '.join('--' + k.replace('_', '-') for k in bad)}: "
+                                  "profile one backend for that")
+        return run.profile_backends(bundle_dir, names, log=log, **{k: settings.get(k) for k in keep})
+    return run.profile(bundle_dir, backend=backend, log=log, **settings)
+
+
+def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir: str | Path | None = None) -> dict:
+    """Latency and memory of a bundle on a target, from the target's newest calibration record (or its datasheet
+    roofline: `latency.calibrated` is then False)."""
+    from .device import calibration
+    from .device.profile.predict import predict_latency, predict_memory
+    from .device.targets import load_target
+    from .formats import bundle
+
+    m = bundle.load(Path(bundle_dir))
+    t = load_target(target)
+    rec = calibration.newest_record(t.name, calibration_dir)
+    mem = predict_memory(m, rec)
+    mem["budget_bytes"] = t.model_budget_bytes
+    return {"bundle": str(bundle_dir), "target": t.name, "latency": predict_latency(m, batch, t, rec), "memory": mem}
+
+
+def check(bundle_dir: str | Path, target: str, calibration_dir: str | Path | None = None) -> dict:
+    """Does the bundle's memory plan fit the target's model budget? Answers from the manifest alone."""
+    from .device import calibration
+    from .device.profile.predict import predict_memory
+    from .device.targets import load_target
+    from .formats import bundle
+
+    m = bundle.read_manifest(Path(bundle_dir))
+    t = load_target(target)
+    mem = predict_memory(m, calibration.newest_record(t.name, calibration_dir))
+    return {"bundle": str(bundle_dir), "target": t.name, "fits": mem["total_bytes"] <= t.model_budget_bytes,
+            "total_bytes": mem["total_bytes"], "budget_bytes": t.model_budget_bytes, "batch": mem["batch"],
+            "layout": m["layout"], "weights": m["weights"]["format"]}
+
+
+def experiment(config: str | Path, log=print, **settings) -> dict:
+    """Run the searches of a TOML experiment config (settings: out, device, quiet, data_dir, dry_run)."""
+    require_extra("search", "edgeticket experiment")
+    from .experiment import run
+
+    return run(config, log=log, **settings)
+
+
+def report(experiment_dirs: list, out: str | Path = "docs/results.md") -> Path:
+    """The results report (markdown + plots) of finished experiment folders."""
+    require_extra("search", "edgeticket report")
+    from .results import render
+
+    command = "edgeticket report " + " ".join(str(d) for d in experiment_dirs) + f" --out {out}"
+    render([str(d) for d in experiment_dirs], str(out), command)
+    return Path(out)

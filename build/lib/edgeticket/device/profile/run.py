@@ -1,0 +1,197 @@
+"""edgeticket profile BUNDLE: measure a bundle on this machine (numpy + onnxruntime; tvm for that backend)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ... import store
+from ...errors import EdgeTicketError
+from ...formats import bundle as bundle_fmt
+from ...formats import names
+from .. import calibration, machine, runners
+from . import rss, snn_stats
+
+FORMAT_VERSION = 1
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool) -> tuple[np.ndarray, str]:
+    shape = manifest["input"]["shape"][1:]
+    if random_inputs:
+        return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random"
+    x, _ = bundle_fmt.validation_samples(bundle_dir)
+    reps = -(-batch // len(x))
+    return np.concatenate([x] * reps)[:batch], "validation samples"
+
+
+def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int = 1, threads: int | None = None,
+            random_inputs: bool = False, calibrate: bool = False, target: str | None = None,
+            out: str | Path | None = None, log=print, backend: str = "onnxruntime",
+            calibration_dir: str | Path | None = None) -> dict:
+    bundle_dir = Path(bundle_dir)
+    if runs < 1 or warmup < 0 or batch < 1:
+        raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
+    runners.check_backend(backend)
+    if calibrate and backend != "onnxruntime":
+        raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
+    rss_before = rss.rss()
+    can_reset = rss.reset_peak()
+    t0 = time.perf_counter()
+    manifest = bundle_fmt.load(bundle_dir)  # sha256s verified
+    runner = runners.open_runner(bundle_dir, manifest, backend, threads=threads)
+    load_s = time.perf_counter() - t0
+    load_peak = rss.peak()
+    x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
+
+    log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
+        f"{source} inputs, {warmup} warm-up + {runs} timed runs")
+    for _ in range(warmup):
+        runner.run(x, with_counts=False)
+    rss.reset_peak()
+    times = []
+    step = max(1, runs // 10)
+    for i in range(runs):
+        t = time.perf_counter()
+        runner.run(x, with_counts=False)
+        times.append(time.perf_counter() - t)
+        if (i + 1) % step == 0:
+            log(f"  {i + 1}/{runs} runs, median so far {1000 * statistics.median(times):.2f} ms")
+    infer_peak = rss.peak()
+
+    # SNN statistics over the validation samples (or the random batch), same graph, counts fetched
+    xs, _ = (bundle_fmt.validation_samples(bundle_dir) if not random_inputs else (x, None))
+    counts: dict = {}
+    for s in range(0, len(xs), 64):
+        _, c = runner.run(xs[s:s + 64])
+        for k, v in c.items():
+            counts[k] = v if k not in counts else np.concatenate([counts[k], v], axis=1)
+    rates = snn_stats.spike_rates(counts, manifest)
+    syn = snn_stats.synops(counts, manifest)
+
+    budget = manifest["target"]["model_budget_bytes"]
+    measured_peak = max(load_peak, infer_peak)
+    result = {
+        "format_version": FORMAT_VERSION,
+        "kind": "profile",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "bundle": {"id": manifest["id"], "dir": str(bundle_dir), "arch": manifest["arch"], "layout": manifest["layout"],
+                   "timesteps": manifest["timesteps"], "target": manifest["target"]["name"],
+                   "weights": manifest["weights"]["format"]},
+        "backend": backend,
+        "device": {**machine.facts(),
+                   "provider": runner.provider if backend == "onnxruntime" else backend,
+                   "intra_op_threads": threads or "onnxruntime default"},
+        "settings": {"runs": runs, "warmup": warmup, "batch": batch, "inputs": source,
+                     "snn_stats_inputs": int(len(xs))},
+        "load": {"seconds": load_s, "rss_before_bytes": rss_before, "peak_rss_bytes": load_peak,
+                 "peak_resettable": can_reset},
+        "latency": {"p50_s": _pct(times, 50), "p90_s": _pct(times, 90), "p99_s": _pct(times, 99),
+                    "min_s": min(times), "mean_s": float(np.mean(times))},
+        "throughput_samples_per_s": batch / statistics.median(times),
+        "memory": {"peak_rss_load_bytes": load_peak, "peak_rss_inference_bytes": infer_peak,
+                   "peak_rss_bytes": measured_peak, "process_baseline_bytes": rss_before,
+                   "plan": manifest["memory_plan"], "plan_total_bytes": manifest["memory_plan"]["total_bytes"],
+                   "budget_bytes": budget, "fits": measured_peak <= budget,
+                   "verdict": "fits" if measured_peak <= budget else "over budget"},
+        "snn": {"spike_rates": rates, "synops": syn},
+    }
+    target_name = target or manifest["target"]["name"]
+    if backend != "onnxruntime":
+        result["memory"]["plan_note"] = "the plan is onnxruntime's; the event backend's own figures are in backends"
+        if backend == "event":
+            result["memory"]["event_resident_weight_bytes"] = runner.resident_bytes
+    if calibrate:
+        result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, calibration_dir, log)
+    rec = calibration.newest_record(target_name, calibration_dir)
+    if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime":
+        from ..targets import load_target
+        from .predict import predict_latency
+
+        pred = predict_latency(manifest, batch, load_target(target_name), rec)
+        result["prediction"] = {"latency_s": pred["latency_s"], "source": pred["source"],
+                                "measured_over_predicted": result["latency"]["p50_s"] / pred["latency_s"]}
+    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
+    store.write_json(path, result)
+    result["profile_json"] = str(path)
+    return result
+
+
+def _same_machine_kind(rec: dict) -> bool:
+    return rec.get("device", {}).get("machine") in (None, platform.machine())
+
+
+def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
+    from ..targets import load_target
+    from . import microbench
+
+    t = load_target(target_name)
+    if t.arch != platform.machine():
+        raise EdgeTicketError(f"this machine is {platform.machine()} but target '{t.name}' is {t.arch}: calibrate on "
+                              f"the target itself, or name this machine's target with --target (e.g. host)")
+    measured = {"latency_p50_s": result["latency"]["p50_s"], "peak_rss_bytes": result["memory"]["peak_rss_bytes"],
+                "batch": batch, "layout": manifest["layout"]}
+    # the runtime's fixed cost is what the measured peak holds beyond the plan's model-dependent parts
+    # (process + numpy + onnxruntime + its session arena and threads); never less than the pre-load baseline
+    plan = manifest["memory_plan"]
+    model_part = plan["total_bytes"] - plan["runtime_overhead_bytes"]
+    overhead = max(baseline, result["memory"]["peak_rss_bytes"] - model_part)
+    rec = microbench.run(manifest, batch, overhead, result["device"], t.name, measured, log)
+    path = calibration.append_record(t.name, rec, calibration_dir)
+    log(f"calibration record appended to {path}")
+    return {"record_file": str(path), "record": rec}
+
+
+def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, warmup: int, batch: int,
+                     threads: int | None, random_inputs: bool, out: str | Path | None, log=print) -> dict:
+    """Profiles each backend in its own process (so each peak RSS is that backend's alone) and puts the
+    results side by side; latency ratios are to onnxruntime measured in the same session."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    bundle_dir = Path(bundle_dir)
+    manifest = bundle_fmt.load(bundle_dir)
+    for b in backends:
+        reason = runners.unavailable_reason(manifest, b)
+        if reason:
+            raise EdgeTicketError(f"{bundle_dir}: {reason}")
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for b in backends:
+            path = Path(d) / f"{b}.json"
+            cmd = [sys.executable, "-m", "edgeticket", "profile", str(bundle_dir), "--backend", b, "--runs", str(runs),
+                   "--warmup", str(warmup), "--batch", str(batch), "--out", str(path), "--json"]
+            if threads:
+                cmd += ["--threads", str(threads)]
+            if random_inputs:
+                cmd.append("--random-inputs")
+            log(f"profiling backend {b} in its own process")
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise EdgeTicketError(f"profiling backend {b} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            results[b] = json.loads(path.read_text())
+    base = results.get("onnxruntime")
+    rows = {}
+    for b, r in results.items():
+        rows[b] = {"p50_s": r["latency"]["p50_s"], "peak_rss_bytes": r["memory"]["peak_rss_bytes"],
+                   "over_onnxruntime": (r["latency"]["p50_s"] / base["latency"]["p50_s"]) if base else None,
+                   "spike_counts_equal_to_onnxruntime": (r["snn"]["spike_rates"] == base["snn"]["spike_rates"])
+                   if base else None}
+        if b == "event":
+            rows[b]["resident_weight_bytes"] = r["memory"].get("event_resident_weight_bytes")
+    combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
+                "batch": batch, "runs": runs, "backends": rows, "profiles": results}
+    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
+    store.write_json(path, combined)
+    combined["profile_json"] = str(path)
+    return combined

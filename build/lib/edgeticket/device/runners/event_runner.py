@@ -1,0 +1,96 @@
+"""The event backend: the bundle's .etsp network file (compressed weights, the resident form; formats/etsp.py)
+run by the native event-driven kernels (device/native/etsparse.c) through ctypes. numpy only, no torch.
+`layout` only changes how the steps are issued (time-folded: one call of T steps; streaming: T calls of one
+step with the membrane states passed back in); the arithmetic is the same."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import EdgeTicketError
+from ...formats import names
+from ..machine import machine_arch
+from .base import Runner
+
+
+class EventRunner(Runner):
+    name = "event"
+
+    def __init__(self, net_path: Path, layout: str, timesteps: int, lif_layers: list[str], syn_layers: list[str],
+                 library: Path | None = None, threads: int | None = None):
+        from ..native import load_library
+
+        super().__init__(layout, timesteps, lif_layers, syn_layers)
+        self.L = load_library(library)
+        err = ctypes.create_string_buffer(512)
+        self.net = self.L.lib.et_load(str(net_path).encode(), err, 512)
+        if not self.net:
+            raise EdgeTicketError(f"event backend: {err.value.decode()}")
+        nlif, nsyn = self.L.lib.et_num_lif(self.net), self.L.lib.et_num_syn(self.net)
+        if nlif != len(self.layers) or nsyn != len(self.synapses):
+            raise EdgeTicketError(f"event backend: {net_path} has {nlif} LIF / {nsyn} synaptic layers, the manifest "
+                                  f"names {len(self.layers)} / {len(self.synapses)}: re-compile the bundle")
+        self.state_floats = int(self.L.lib.et_state_floats(self.net))
+        self.resident_bytes = int(self.L.lib.et_resident_bytes(self.net))
+        self.num_classes = int(self.L.lib.et_num_classes(self.net))
+        self.threads = threads
+
+    @classmethod
+    def open(cls, bundle_dir: Path, manifest: dict, threads: int | None = None):
+        ev = manifest["backends"]["event"]
+        lib = ev.get("library") or {}
+        # the bundle's build where it is for this CPU; otherwise the kernels built here from the package source
+        path = Path(bundle_dir) / lib["file"] if lib.get("arch") == machine_arch() else None
+        if path is None:
+            from ..native import host_library
+
+            try:
+                path = host_library()
+            except EdgeTicketError as e:
+                built = f"built for {lib['arch']}" if lib.get("arch") else "not built for any CPU"
+                raise EdgeTicketError(f"the bundle's event kernels are {built} and this {machine_arch()} machine "
+                                      f"cannot build them ({e}); or compile the bundle for a target of this machine "
+                                      "(`--target host` on this one)") from None
+        syn = [L["name"] for L in manifest["layers"] if L["input"] == "spikes"]
+        return cls(Path(bundle_dir) / names.EVENT_NET, manifest["layout"], manifest["timesteps"],
+                   manifest["lif"]["layers"], syn, library=path, threads=threads)
+
+    def __del__(self):
+        net = getattr(self, "net", None)
+        if net:
+            self.L.lib.et_free(net)
+            self.net = None
+
+    def _call(self, x, nsteps, state):
+        B = x.shape[0]
+        logits = np.zeros((B, self.num_classes), np.float32)
+        spikes = np.zeros((len(self.layers), nsteps, B), np.float32)
+        events = np.zeros((len(self.synapses), nsteps, B), np.float32)
+        threads = self.threads or max(1, min(B, _cores()))
+        p = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+        rc = self.L.lib.et_run(self.net, B, p(x), nsteps, p(state), p(logits), p(spikes), p(events), int(threads))
+        if rc != 0:
+            raise EdgeTicketError("event backend: out of memory for the scratch buffers")
+        return logits, [*spikes, *events]
+
+    def run_folded(self, x, with_counts):
+        logits, counts = self._call(x, self.timesteps, self.initial_states(len(x))[0])
+        return logits, (counts if with_counts else [])
+
+    def initial_states(self, batch):
+        return [np.zeros((batch, self.state_floats), np.float32)]  # updated in place by the kernels
+
+    def step(self, x, states, with_counts):
+        logits, counts = self._call(x, 1, states[0])
+        return logits, states, ([c[0] for c in counts] if with_counts else [])
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,221 @@
+"""Every search setting is a field of a frozen dataclass with help text (open_lth foundations/hparams.py).
+
+The CLI options of `edgeticket search` are generated from these fields, and a run folder is named by a
+hash of the fields that differ from their defaults. New fields must get a default equal to the old
+behaviour so existing run hashes stay valid (tests/test_hparams.py pins one hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from .errors import EdgeTicketError
+
+
+def _f(default, help: str, choices: tuple | None = None, hashed: bool = True):
+    return field(default=default, metadata={"help": help, "choices": choices, "hashed": hashed})
+
+
+@dataclass(frozen=True)
+class ModelHparams:
+    arch: str = _f("vgg5", "Network: tiny, vgg5, vgg9, vgg11, vgg16, resnet8, resnet19.")
+    timesteps: int = _f(5, "Timesteps T of the full-length network (training of the final ticket and deployment).")
+    tau: float = _f(4.0 / 3.0, "LIF membrane time constant.")
+    v_threshold: float = _f(1.0, "LIF firing threshold (hard reset to 0).")
+
+
+@dataclass(frozen=True)
+class DataHparams:
+    dataset: str = _f("digits", "Dataset: digits (bundled, default), mnist, fashion-mnist, cifar10, cifar100, svhn, "
+                                "tiny-imagenet, npz.")
+    data_dir: Optional[str] = _f(None, "Folder holding the dataset's standard files (not needed for digits).",
+                                 hashed=False)
+    train_subset: Optional[int] = _f(None, "Use only this many training images (a fixed, seed-independent subset).")
+    test_subset: Optional[int] = _f(None, "Use only this many test images (a fixed, seed-independent subset).")
+    augment: str = _f("auto", "Augmentation: auto (crop+flip for CIFAR-like data, none otherwise), none, crop, "
+                              "crop-flip.", choices=("auto", "none", "crop", "crop-flip"))
+
+
+@dataclass(frozen=True)
+class TrainingHparams:
+    epochs: int = _f(12, "Training epochs of each level (the dense network and every retraining).")
+    batch_size: int = _f(64, "Mini-batch size (global: split across processes under torchrun).")
+    optimizer: str = _f("sgd", "Optimizer.", choices=("sgd", "adam"))
+    lr: float = _f(0.1, "Initial learning rate (cosine-annealed to 0 over the epochs).")
+    momentum: float = _f(0.9, "SGD momentum.")
+    weight_decay: float = _f(5e-4, "Weight decay.")
+    schedule: str = _f("cosine", "Learning-rate schedule.", choices=("cosine", "constant"))
+    seed: int = _f(0, "Seed of initialisation, data order and augmentation (runs are deterministic on CPU).")
+
+
+@dataclass(frozen=True)
+class PruningHparams:
+    strategy: str = _f("global", "Magnitude ranking across all layers (global) or within each layer (layerwise).",
+                       choices=("global", "layerwise"))
+    prune_rate: float = _f(0.25, "Fraction of the remaining weights pruned per IMP round (paper: 0.25).")
+    keep_first_dense: bool = _f(False, "Never prune the first (input) layer.")
+    keep_last_dense: bool = _f(False, "Never prune the last (classifier) layer.")
+
+
+@dataclass(frozen=True)
+class SearchHparams:
+    method: str = _f("imp", "imp: iterative magnitude pruning with late rewinding. "
+                            "eb: early-bird, stop dense training once the mask stops changing.",
+                     choices=("imp", "eb"))
+    rounds: int = _f(4, "IMP pruning rounds (sparsity after k rounds = 1 - (1 - prune_rate)^k).")
+    rewind_epoch: int = _f(1, "Late rewinding: tickets restart from the weights (incl. BN/bias) after this epoch.")
+    early_time: bool = _f(False, "ET: search at a smaller T' chosen by KL divergence, retrain the final ticket at T.")
+    et_candidates: str = _f("2,3,4", "ET: candidate search timesteps T', comma-separated.")
+    et_threshold: float = _f(0.6, "ET: choose the smallest T' whose max-normalised KL is below this.")
+    et_check_epoch: int = _f(1, "ET: epochs trained at the full T before the KL check.")
+    eb_sparsity: Optional[float] = _f(None, "EB: target sparsity of the ticket (default: that of IMP after --rounds).")
+    eb_eps: float = _f(0.02, "EB: stop when the max normalised Hamming distance in the mask FIFO is below this.")
+    eb_window: int = _f(5, "EB: FIFO length (epochs of masks compared).")
+    eb_variant: str = _f("unstructured", "EB mask: global weight magnitude (unstructured, the SNN-LTH paper's) or "
+                                         "BN scaling factors (bn-channel, the original EB paper's; use --eb-eps 0.1).",
+                         choices=("unstructured", "bn-channel"))
+    controls: str = _f("", "Control branches trained at every pruned level: random-reinit, random-mask "
+                           "(comma-separated).")
+
+
+SECTIONS = {
+    "model": ModelHparams,
+    "data": DataHparams,
+    "training": TrainingHparams,
+    "pruning": PruningHparams,
+    "search": SearchHparams,
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    model: ModelHparams = dataclasses.field(default_factory=ModelHparams)
+    data: DataHparams = dataclasses.field(default_factory=DataHparams)
+    training: TrainingHparams = dataclasses.field(default_factory=TrainingHparams)
+    pruning: PruningHparams = dataclasses.field(default_factory=PruningHparams)
+    search: SearchHparams = dataclasses.field(default_factory=SearchHparams)
+
+    # ---- derived values -------------------------------------------------------------------------------------
+    @property
+    def et_candidates(self) -> list[int]:
+        return parse_int_list(self.search.et_candidates, "--et-candidates")
+
+    @property
+    def controls(self) -> list[str]:
+        return [c.strip() for c in self.search.controls.split(",") if c.strip()]
+
+    @property
+    def eb_target_sparsity(self) -> float:
+        if self.search.eb_sparsity is not None:
+            return float(self.search.eb_sparsity)
+        return 1.0 - (1.0 - self.pruning.prune_rate) ** self.search.rounds
+
+    # ---- (de)serialisation ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchConfig":
+        kwargs = {}
+        for name, klass in SECTIONS.items():
+            known = {f.name for f in fields(klass)}
+            sec = d.get(name, {})
+            unknown = set(sec) - known
+            if unknown:
+                raise EdgeTicketError(f"unknown setting(s) {sorted(unknown)} in section '{name}'; "
+                                      f"valid: {sorted(known)}")
+            kwargs[name] = klass(**sec)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_flat(cls, flat: dict) -> "SearchConfig":
+        """Build from CLI-style flat names (arch=..., rounds=...); unknown names are an error."""
+        kwargs: dict[str, dict] = {name: {} for name in SECTIONS}
+        owner = {f.name: name for name, klass in SECTIONS.items() for f in fields(klass)}
+        for k, v in flat.items():
+            if k not in owner:
+                raise EdgeTicketError(f"unknown setting '{k}'; valid: {sorted(owner)}")
+            kwargs[owner[k]][k] = v
+        return cls(**{name: SECTIONS[name](**kw) for name, kw in kwargs.items()})
+
+    def non_default(self) -> dict:
+        """Hashed fields whose value differs from the default, as 'section.field' -> value."""
+        out = {}
+        for name, klass in SECTIONS.items():
+            sec = getattr(self, name)
+            for f in fields(klass):
+                if not f.metadata.get("hashed", True):
+                    continue
+                v = getattr(sec, f.name)
+                if v != f.default:
+                    out[f"{name}.{f.name}"] = v
+        return out
+
+    def hashname(self) -> str:
+        """Run folder name: readable prefix + hash of the non-default settings (open_lth desc.hashname)."""
+        digest = hashlib.sha256(json.dumps(self.non_default(), sort_keys=True).encode()).hexdigest()[:10]
+        method = self.search.method + ("-et" if self.search.early_time else "")
+        return f"{method}_{self.model.arch}_{self.data.dataset}_{digest}"
+
+    def validate(self) -> "SearchConfig":
+        """Range checks that click cannot express; each error names the option to fix."""
+        from . import data, models  # registries: unknown names list the valid ones, before anything is written
+
+        m, t, p, s = self.model, self.training, self.pruning, self.search
+        models.get(m.arch)
+        data.get(self.data.dataset)
+        checks = [
+            (m.timesteps >= 1, "--timesteps must be >= 1"),
+            (m.tau > 1.0, "--tau must be > 1 (spikingjelly's LIF requires it)"),
+            (t.epochs >= 1, "--epochs must be >= 1"),
+            (t.batch_size >= 1, "--batch-size must be >= 1"),
+            (t.lr > 0, "--lr must be > 0"),
+            (0.0 < p.prune_rate < 1.0, "--prune-rate must be in (0, 1)"),
+            (s.rounds >= 1, "--rounds must be >= 1"),
+            (0 <= s.rewind_epoch < t.epochs, f"--rewind-epoch must be in [0, --epochs) = [0, {t.epochs})"),
+            (s.eb_window >= 2, "--eb-window must be >= 2"),
+            (s.eb_sparsity is None or 0.0 < s.eb_sparsity < 1.0, "--eb-sparsity must be in (0, 1)"),
+            (0.0 < s.et_threshold <= 1.0, "--et-threshold must be in (0, 1]"),
+            (1 <= s.et_check_epoch < t.epochs, "--et-check-epoch must be in [1, --epochs)"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise EdgeTicketError(msg)
+        cands = self.et_candidates
+        if s.early_time and (not cands or any(c < 1 or c >= m.timesteps for c in cands)):
+            raise EdgeTicketError(f"--et-candidates must be timesteps in [1, --timesteps={m.timesteps}), got "
+                                  f"'{s.et_candidates}'")
+        for c in self.controls:
+            if c not in CONTROL_NAMES:
+                raise EdgeTicketError(f"unknown control '{c}' in --controls; valid: {', '.join(CONTROL_NAMES)}")
+        return self
+
+
+CONTROL_NAMES = ("random-reinit", "random-mask")
+
+
+def parse_int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise EdgeTicketError(f"{option} must be comma-separated integers, got '{text}'") from None
+
+
+def iter_fields():
+    """(section, dataclasses.Field) for every setting, in declaration order."""
+    for name, klass in SECTIONS.items():
+        for f in fields(klass):
+            yield name, f
+
+
+def field_type(f: dataclasses.Field) -> Any:
+    """The Python type of a setting, Optional[...] unwrapped (annotations are strings here: resolve them)."""
+    owner = next(klass for klass in SECTIONS.values() if f in fields(klass))
+    t = typing.get_type_hints(owner)[f.name]
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    return args[0] if typing.get_origin(t) is typing.Union and len(args) == 1 else t

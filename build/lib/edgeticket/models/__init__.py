@@ -1,0 +1,32 @@
+"""Model registry: CLI name -> builder(num_classes, in_channels, image_size, model_hparams)."""
+
+from __future__ import annotations
+
+from ..errors import EdgeTicketError
+from .base import SpikingNet
+from .resnet import resnet8, resnet19
+from .vgg import tiny, vgg5, vgg9, vgg11, vgg16
+
+REGISTRY = {
+    "tiny": tiny,
+    "vgg5": vgg5,
+    "vgg9": vgg9,
+    "vgg11": vgg11,
+    "vgg16": vgg16,
+    "resnet8": resnet8,
+    "resnet19": resnet19,
+}
+
+
+def get(name: str):
+    if name not in REGISTRY:
+        raise EdgeTicketError(f"unknown architecture '{name}'; valid: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build(model_hp, num_classes: int, in_channels: int, image_size: int) -> SpikingNet:
+    return get(model_hp.arch)(num_classes=num_classes, in_channels=in_channels, image_size=image_size,
+                              timesteps=model_hp.timesteps, tau=model_hp.tau, v_threshold=model_hp.v_threshold)
+
+
+__all__ = ["REGISTRY", "SpikingNet", "build", "get"]

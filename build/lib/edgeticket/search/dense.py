@@ -1,0 +1,78 @@
+"""Level 0: the dense network, trained from its seeded initialisation. Captures the late-rewind weights and
+runs the Early-Time check; Early-Bird adds its own per-epoch callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from .. import store
+from ..formats import names
+from ..pruning import Mask
+from . import early_time
+from .context import Context
+from .level import LevelResult, new_model, run_level
+from .train import Callback, EpochState
+
+
+def chain(*callbacks: Optional[Callback]) -> Callback:
+    cbs = [c for c in callbacks if c is not None]
+
+    def run(model, es: EpochState) -> None:
+        for c in cbs:
+            c(model, es)
+
+    return run
+
+
+def search_timesteps(ctx: Context, run_dir: Path) -> int:
+    """T' of the Early-Time policy (from the run's decision file), or the full T without it."""
+    if not ctx.cfg.search.early_time:
+        return ctx.cfg.model.timesteps
+    return int(store.read_json(Path(run_dir) / names.ET_JSON, "Early-Time decision")["chosen"])
+
+
+def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] = None,
+                info_extra=None) -> LevelResult:
+    cfg = ctx.cfg
+    T, k = cfg.model.timesteps, cfg.search.rewind_epoch
+    d0 = names.level_dir(run_dir, 0)
+    model = new_model(ctx, cfg.training.seed)
+    init = {n: v.detach().cpu() for n, v in model.state_dict().items()}
+    mask = Mask.ones_like(model, model.prunable())
+
+    def capture_rewind(m, es: EpochState) -> None:
+        if es.epoch == k - 1 and ctx.is_main:
+            store.save_tensors(d0 / names.REWIND, m.state_dict(), {"epoch": k})
+
+    def et_check(m, es: EpochState) -> None:
+        if es.epoch == cfg.search.et_check_epoch - 1:
+            decision = early_time.check(m, ctx)
+            es.extra["et_timesteps"] = decision["chosen"]
+            es.extra["early_time"] = decision
+            if ctx.is_main:
+                store.write_json(Path(run_dir) / names.ET_JSON, decision)
+            ctx.log(f"Early-Time: KL {decision['normalised_kl']} -> searching at T'={decision['chosen']} "
+                    f"(retrain at T={T})")
+
+    def timesteps(epoch: int, extra: dict) -> int:
+        if cfg.search.early_time and epoch >= cfg.search.et_check_epoch:
+            return int(extra.get("et_timesteps", T))
+        return T
+
+    def extra_info(extra: dict) -> dict:
+        out = {"early_time": extra.get("early_time")} if cfg.search.early_time else {}
+        if info_extra is not None:
+            out.update(info_extra(extra))
+        return out
+
+    callback = chain(capture_rewind if k > 0 else None, et_check if cfg.search.early_time else None,
+                     extra_callback)
+    res = run_level(ctx, run_dir, d0, level=0, branch="ticket", mask=mask, start_weights=init, start_epoch=0,
+                    timesteps=timesteps, search_timesteps=T, save_start_as_rewind=(k == 0), after_epoch=callback,
+                    info_extra=extra_info)
+    return res
+
+
+def rewind_weights(run_dir: Path) -> dict:
+    return store.load_tensors(names.level_dir(run_dir, 0) / names.REWIND, "rewind weights")

@@ -1,0 +1,99 @@
+"""Summaries of a search run: table rows, CSV, a PNG (accuracy vs sparsity; search cost per level), JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .. import store
+from ..formats import names
+
+COLUMNS = ["level", "branch", "sparsity", "nnz", "timesteps_trained", "best_acc", "final_acc", "wall_s",
+           "timestep_epochs", "epochs", "dir"]
+
+
+def row(info: dict, run_dir: Path) -> dict:
+    d = names.level_dir(run_dir, info["level"])
+    if info["branch"] != "ticket":
+        d = names.branch_dir(run_dir, info["level"], info["branch"])
+    return {"level": info["level"], "branch": info["branch"], "sparsity": round(100 * info["sparsity"]["global"], 3),
+            "nnz": info["nnz"], "timesteps_trained": info["timesteps"]["trained"],
+            "best_acc": round(info["accuracy"]["best"], 3), "final_acc": round(info["accuracy"]["final"], 3),
+            "wall_s": round(info["cost"]["wall_s"], 2), "timestep_epochs": info["cost"]["timestep_epochs"],
+            "epochs": info["cost"]["epochs"], "dir": str(d)}
+
+
+def summarise(run_dir: Path, tickets: list[dict], controls: list[dict]) -> dict:
+    run_dir = Path(run_dir)
+    rows = [row(i, run_dir) for i in tickets] + [row(i, run_dir) for i in controls]
+    search = [r for r in rows if r["branch"] == "ticket"]
+    et = store.read_json(run_dir / names.ET_JSON) if (run_dir / names.ET_JSON).is_file() else None
+    final = search[-1] if search else None
+    return {
+        "run_dir": str(run_dir),
+        "method": tickets[0]["hparams"]["search"]["method"] if tickets else None,
+        "early_time": et,
+        "levels": rows,
+        "final_ticket": final,
+        "search_cost": {"wall_s": round(sum(r["wall_s"] for r in search), 2),
+                        "timestep_epochs": sum(r["timestep_epochs"] for r in search),
+                        "epochs": sum(r["epochs"] for r in search)},
+    }
+
+
+def table(summary: dict) -> str:
+    cols = ["level", "branch", "sparsity", "timesteps_trained", "best_acc", "final_acc", "wall_s", "timestep_epochs"]
+    heads = ["level", "branch", "sparsity %", "T", "best %", "final %", "wall s", "T*epochs"]
+    lines = [heads] + [[str(r[c]) for c in cols] for r in summary["levels"]]
+    widths = [max(len(l[i]) for l in lines) for i in range(len(heads))]
+    out = ["  ".join(v.rjust(w) for v, w in zip(l, widths)) for l in lines]
+    c = summary["search_cost"]
+    out.append(f"search cost: {c['wall_s']} s, {c['timestep_epochs']} timestep-epochs over {c['epochs']} epochs")
+    if summary.get("early_time"):
+        out.append(f"early-time: searched at T'={summary['early_time']['chosen']}, "
+                   f"normalised KL {summary['early_time']['normalised_kl']}")
+    out.append(f"run folder: {summary['run_dir']}")
+    return "\n".join(out)
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    for r in summary["levels"]:
+        w.writerow(r)
+    store.write_text(Path(run_dir) / names.SUMMARY_CSV, buf.getvalue())
+    store.write_json(Path(run_dir) / names.SUMMARY_JSON, summary)
+    plot(summary, Path(run_dir) / names.SUMMARY_PNG)
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["levels"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for branch, style in (("ticket", "o-"), ("random-reinit", "s--"), ("random-mask", "^:")):
+        pts = sorted((r["sparsity"], r["final_acc"]) for r in rows if r["branch"] == branch)
+        if pts:
+            ax1.plot([p[0] for p in pts], [p[1] for p in pts], style, label=branch)
+    ax1.set_xlabel("sparsity (%)")
+    ax1.set_ylabel("test accuracy (%)")
+    ax1.set_title("accuracy vs sparsity")
+    ax1.grid(alpha=0.3)
+    ax1.legend()
+    search = [r for r in rows if r["branch"] == "ticket"]
+    ax2.bar([str(r["level"]) for r in search], [r["wall_s"] for r in search],
+            color=["tab:orange" if r["timesteps_trained"] < max(x["timesteps_trained"] for x in search) else "tab:blue"
+                   for r in search])
+    for i, r in enumerate(search):
+        ax2.annotate(f"T={r['timesteps_trained']}", (i, r["wall_s"]), ha="center", va="bottom", fontsize=8)
+    ax2.set_xlabel("level")
+    ax2.set_ylabel("wall seconds")
+    ax2.set_title(f"search cost per level (total {summary['search_cost']['wall_s']} s)")
+    fig.tight_layout()
+    store.atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)

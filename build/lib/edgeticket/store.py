@@ -1,0 +1,131 @@
+"""Atomic writes (temp file + fsync + rename + fsync of the folder), sha256 digests and safe loads with clear
+errors. Files and folders get the user's umask (0644 / 0755 under umask 022), as open() and mkdir would give:
+mkstemp/mkdtemp alone make them 0600 / 0700, which a bundle copied to a board for another user cannot be read
+with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import EdgeTicketError
+
+
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` durable (power loss on an SD card); a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_dir(parent: Path, prefix: str) -> Path:
+    """A fresh folder inside `parent` (made if missing) with the umask's mode, to be renamed into place."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(d, 0o777 & ~umask())
+    return d
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write via `write(tmp_path)` then rename onto `path`: a crash never leaves a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        os.chmod(tmp_path, 0o666 & ~umask())
+        write(tmp_path)
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if tmp_path.exists():
+            tmp_path.unlink()
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data))
+
+
+def write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeTicketError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgeTicketError(f"{what} {path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e}); "
+                              "it is corrupted: re-create it") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str, what: str, fix: str = "re-create it") -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeTicketError(f"{what} is missing: {path}; {fix}")
+    got = sha256_file(path)
+    if got != expected:
+        raise EdgeTicketError(
+            f"{what} {path} does not match its recorded sha256 (expected {expected[:12]}…, got {got[:12]}…): "
+            f"the file was altered or truncated; {fix}")
+
+
+def save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> Path:
+    """safetensors save, atomic. Tensors are made contiguous (safetensors requires it)."""
+    from safetensors.torch import save_file
+
+    flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    return atomic_write(path, lambda p: save_file(flat, str(p), metadata=meta))
+
+
+def load_tensors(path: Path, what: str = "tensor file") -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeTicketError(f"{what} not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise EdgeTicketError(f"{what} {path} cannot be read ({str(e).splitlines()[0]}): "
+                              "it is truncated or corrupted; re-create it") from None

@@ -1,0 +1,109 @@
+"""The base install (`pip install edgeticket`: the device runtime) built as a wheel and installed into a fresh
+venv of the oldest Python found (>= 3.8, as on Raspberry Pi OS bullseye / JetPack 5), then run on a bundle the
+full toolkit compiled: every device command works there, torch is not importable, and a command that needs an
+extra says which pip command to run. Skipped where no such interpreter exists (set EDGETICKET_OLD_PYTHON to
+one), required in CI (EDGETICKET_REQUIRE_OLD_PYTHON=1)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeticket import api
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = os.environ.get("EDGETICKET_REQUIRE_OLD_PYTHON") == "1"
+
+
+def _version(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        return (int(out[0]), int(out[1])) if out else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def oldest_python() -> str | None:
+    """$EDGETICKET_OLD_PYTHON, else the oldest interpreter >= 3.8 under ~/.pyenv/versions (or on PATH)."""
+    if os.environ.get("EDGETICKET_OLD_PYTHON"):
+        return os.environ["EDGETICKET_OLD_PYTHON"]
+    found = {}
+    cands = glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python3")) + \
+        [f"python3.{m}" for m in range(8, 14)]
+    for c in cands:
+        v = _version(c)
+        if v and (3, 8) <= v < (3, 10):
+            found.setdefault(v, c)
+    return found[min(found)] if found else None
+
+
+@pytest.fixture(scope="module")
+def base_venv(tmp_path_factory):
+    python = oldest_python()
+    if python is None:
+        if REQUIRED:
+            pytest.fail("EDGETICKET_REQUIRE_OLD_PYTHON=1 but no Python 3.8/3.9 was found (set EDGETICKET_OLD_PYTHON)")
+        pytest.skip("no Python 3.8 or 3.9 here (pyenv install 3.8, or set EDGETICKET_OLD_PYTHON)")
+    root = tmp_path_factory.mktemp("base")
+    wheel_dir = root / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(wheel_dir), str(ROOT)], check=True, capture_output=True)
+    wheel = next(wheel_dir.glob("edgeticket-*.whl"))
+    venv = root / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--prefer-binary", str(wheel)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return venv
+
+
+def _run(venv: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    return subprocess.run([str(venv / "bin" / "edgeticket"), *args], capture_output=True, text=True, env=env,
+                          cwd=str(venv.parent))
+
+
+def test_the_base_install_runs_every_device_command_on_an_old_python(base_venv, ticket, tmp_path):
+    py = str(base_venv / "bin" / "python")
+    r = subprocess.run([py, "-c", "import sys; print(sys.version_info[:2]); import torch"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "No module named 'torch'" in r.stderr
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="h", validation_n=16, log=lambda s: None)
+    b = m["bundle_dir"]
+    carried = [n for n in ("event", "tvm") if m["backends"].get(n, {}).get("built")]
+    assert "event" in carried
+
+    r = _run(base_venv, "targets", "--json")
+    assert r.returncode == 0 and "rpi4" in {t["name"] for t in json.loads(r.stdout)}  # packaged target files
+    r = _run(base_venv, "inspect", b)
+    assert r.returncode == 0 and "validation passed" in r.stdout
+    r = _run(base_venv, "check", b, "--target", "rpi4")
+    assert r.returncode == 0 and r.stdout.startswith("fits:")
+    r = _run(base_venv, "predict", b, "--target", "host", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["latency"]["calibrated"]  # the packaged host record
+    here = api.profile(b, runs=2, warmup=0, out=tmp_path / "here.json", log=lambda s: None)
+    for backend in ("onnxruntime", "event"):
+        r = _run(base_venv, "profile", b, "--backend", backend, "--runs", "3", "--json", "--out",
+                 str(tmp_path / f"{backend}.json"))
+        assert r.returncode == 0, r.stderr[-2000:]
+        there = json.loads(r.stdout)
+        assert there["device"]["python"].startswith("3.") and there["backend"] == backend
+        assert there["snn"]["spike_rates"] == here["snn"]["spike_rates"]
+        assert there["snn"]["synops"] == here["snn"]["synops"]
+
+    if "tvm" in carried:  # the library is there, its runtime is not: one line naming the extra
+        r = _run(base_venv, "profile", b, "--backend", "tvm", "--runs", "2")
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+            f"Error: {b}: the tvm backend needs the TVM runtime, which is not installed: pip install 'edgeticket[tvm]'"]
+    r = _run(base_venv, "search")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "Python >= 3.10" in r.stderr
+    r = _run(base_venv, "compile", str(ticket), "--target", "host")
+    assert r.returncode == 2 and "Python >= 3.10" in r.stderr and not (base_venv.parent / "bundles").exists()

@@ -1,0 +1,186 @@
+"""The device runtime: formats/ and device/ import without the torch side, the runner registry, user state
+(calibration folder, target folders, file modes, durable writes), missing extras, bad bundles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeticket import api, store
+from edgeticket.cli import main
+from edgeticket.device import calibration, runners, targets
+from edgeticket.errors import EdgeTicketError
+
+PKG = Path(api.__file__).resolve().parent
+BLOCKED = ("torch", "spikingjelly", "onnx", "tvm", "sklearn", "matplotlib")
+
+
+def _blocked_python(code: str, *args: str) -> subprocess.CompletedProcess:
+    pre = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in BLOCKED)
+    return subprocess.run([sys.executable, "-c", pre + code, *args], capture_output=True, text=True)
+
+
+def test_formats_and_device_import_without_the_torch_side():
+    mods = sorted("edgeticket." + ".".join(p.relative_to(PKG).with_suffix("").parts).replace(".__init__", "")
+                  for sub in ("formats", "device") for p in (PKG / sub).rglob("*.py") if p.name != "__main__.py")
+    assert "edgeticket.device.runners.tvm_runner" in mods and "edgeticket.formats.bundle" in mods
+    r = _blocked_python("import importlib\nfor m in sys.argv[1:]: importlib.import_module(m)\nprint('ok')", *mods)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_every_backend_is_a_runner_and_the_old_name_is_explained():
+    for name in runners.BACKENDS:
+        cls = runners.runner_class(name)
+        assert issubclass(cls, runners.Runner) and cls.name == name
+    with pytest.raises(EdgeTicketError, match="backend 'sparse' is now called 'event'"):
+        runners.check_backend("sparse")
+
+
+def test_one_streaming_loop_sums_logits_and_stacks_counts():
+    def step(states):
+        (v,) = states
+        return np.full((2, 3), v, np.float32), [v + 1], [np.array([v, 2 * v])]
+
+    total, counts = runners.stream(step, [1.0], 3)
+    assert np.array_equal(total, np.full((2, 3), 1 + 2 + 3)) and counts[0].tolist() == [[1, 2], [2, 4], [3, 6]]
+
+
+def test_tiny_onnx_writer_is_valid_onnx_and_runs():
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from edgeticket.device.profile.tiny_onnx import initializer, model, node, value_info
+
+    w = np.random.RandomState(0).randn(4, 3, 3, 3).astype(np.float32)
+    data = model([node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [value_info("x", [2, 3, 5, 5])],
+                 [value_info("y", [2, 4, 5, 5])], [initializer("w", w)])
+    m = onnx.load_from_string(data)
+    onnx.checker.check_model(m, full_check=True)
+    assert [n.op_type for n in m.graph.node] == ["Conv"] and list(m.graph.node[0].attribute[0].ints) == [1, 1, 1, 1]
+    x = np.random.RandomState(1).randn(2, 3, 5, 5).astype(np.float32)
+    y = ort.InferenceSession(data).run(None, {"x": x})[0]
+    ref = np.zeros((2, 4, 5, 5), np.float32)  # direct convolution
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for i in range(5):
+        for j in range(5):
+            ref[:, :, i, j] = np.einsum("bchw,ochw->bo", xp[:, :, i:i + 3, j:j + 3], w)
+    assert np.allclose(y, ref, atol=1e-4)
+
+
+def test_a_missing_extra_is_one_line_naming_the_pip_command(tmp_path):
+    r = _blocked_python("from edgeticket.cli import main\nmain(sys.argv[1:])", "search", "--out", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "pip install 'edgeticket[search]' && pip install --no-deps spikingjelly==2.0.0" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_written_files_and_folders_follow_the_umask(ticket, tmp_path):
+    old = os.umask(0o022)
+    try:
+        m = api.compile_ticket(ticket, "host", out=tmp_path / "b", name="u", backend="onnxruntime,event",
+                               validation_n=8, log=lambda s: None)
+        p = store.write_json(tmp_path / "x" / "r.json", {"a": 1})
+        os.umask(0o027)
+        q = store.write_json(tmp_path / "y.json", {"a": 1})
+    finally:
+        os.umask(old)
+    d = Path(m["bundle_dir"])
+    modes = {str(f.relative_to(d)): stat.S_IMODE(f.stat().st_mode) for f in [d, *d.rglob("*")]}
+    assert modes["."] == 0o755 and modes["manifest.json"] == 0o644 and modes["model.onnx"] == 0o644
+    assert modes["event"] == 0o755 and modes["event/model.etsp"] == 0o644
+    assert all(mode & 0o044 == 0o044 for mode in modes.values()), modes  # readable by group and others
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644 and stat.S_IMODE(q.stat().st_mode) == 0o640
+
+
+def test_atomic_writes_fsync_the_folder_after_the_rename(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(store, "fsync_dir", lambda d: synced.append((Path(d), (tmp_path / "f.json").exists())))
+    store.write_json(tmp_path / "f.json", {})
+    assert synced == [(tmp_path, True)]
+
+
+def test_calibration_records_go_to_the_user_folder_with_packaged_ones_beneath(tmp_path, monkeypatch):
+    monkeypatch.delenv("EDGETICKET_CALIBRATION", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    user = tmp_path / "data" / "edgeticket" / "calibration"
+    assert calibration.user_dir() == user
+    packaged = calibration.PACKAGED / "host.json"
+    before = packaged.read_bytes()
+    shipped = calibration.newest_record("host")
+    assert shipped is not None and shipped["target"] == "host"  # read beneath the (empty) user folder
+    newer = dict(shipped, date="2999-01-01T00:00:00Z")
+    path = calibration.append_record("host", newer)
+    assert path == user / "host.json" and packaged.read_bytes() == before  # nothing written into the install
+    assert calibration.newest_record("host")["date"] == newer["date"]
+    assert len(json.loads(path.read_text())["records"]) == 1  # the packaged records are not copied
+    other = tmp_path / "elsewhere"
+    assert calibration.append_record("host", newer, other) == other / "host.json"
+    monkeypatch.setenv("EDGETICKET_CALIBRATION", str(other))
+    assert calibration.user_dir() == other
+
+
+def test_a_users_target_folder_adds_boards_and_replaces_shipped_ones(tmp_path, monkeypatch):
+    rpi4 = (targets.PACKAGED / "rpi4.toml").read_text()
+    (tmp_path / "rpi4.toml").write_text(rpi4.replace('description = "', 'description = "MINE '))
+    (tmp_path / "my-board.toml").write_text(rpi4.replace('name = "rpi4"', 'name = "my-board"'))
+    monkeypatch.setenv("EDGETICKET_TARGETS", str(tmp_path))
+    assert {"my-board", "rpi4", "host"} <= set(targets.available())
+    assert targets.load_target("rpi4").description.startswith("MINE ")
+    r = CliRunner().invoke(main, ["targets"])
+    assert r.exit_code == 0 and "my-board" in r.output
+    with pytest.raises(EdgeTicketError, match="unknown target 'nope'.*looked in"):
+        targets.load_target("nope")
+
+
+@pytest.fixture(scope="module")
+def host_bundle(ticket, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundles")
+    return Path(api.compile_ticket(ticket, "host", out=out, name="h", backend="onnxruntime,event", validation_n=8,
+                                   log=lambda s: None)["bundle_dir"])
+
+
+def _profile_refused(bundle: Path, *args: str) -> str:
+    before = sorted(p.name for p in bundle.rglob("*"))
+    r = CliRunner().invoke(main, ["profile", str(bundle), "--runs", "2", *args])
+    assert r.exit_code == 2 and "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert sorted(p.name for p in bundle.rglob("*")) == before  # nothing written
+    return r.output
+
+
+def test_backend_libraries_that_cannot_run_here_are_one_line_errors(host_bundle, tmp_path, monkeypatch):
+    d = tmp_path / "copy"
+    shutil.copytree(host_bundle, d)
+    m = json.loads((d / "manifest.json").read_text())
+    # a TVM library for another CPU
+    m["backends"]["tvm"] = {"built": True, "library": "tvm/rpi4.so", "arch": "aarch64"}
+    (d / "manifest.json").write_text(json.dumps(m))
+    out = _profile_refused(d, "--backend", "tvm")
+    assert "built for aarch64" in out and "--target host" in out
+    # no event backend in the bundle
+    m["backends"]["event"] = {"built": False, "reason": "resnet"}
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert "re-compile it with --backend event" in _profile_refused(d, "--backend", "event")
+    # the event library missing from the folder
+    (host_bundle.parent / "gone").mkdir()
+    e = host_bundle.parent / "gone" / "h"
+    shutil.copytree(host_bundle, e)
+    lib = next((e / "event").glob("*.so"))
+    lib.unlink()
+    assert f"{lib.relative_to(e)} is missing" in _profile_refused(e, "--backend", "event")
+    # kernels built for another CPU, and no compiler here to build them
+    ev = m["backends"]["event"] = json.loads((host_bundle / "manifest.json").read_text())["backends"]["event"]
+    ev["library"] = dict(ev["library"], arch="aarch64")
+    (d / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.setenv("EDGETICKET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    out = _profile_refused(d, "--backend", "event")
+    assert "built for aarch64" in out and "install a C compiler" in out and "--target host" in out
