@@ -15,7 +15,9 @@ import time
 import numpy as np
 import torch
 
-from edgeticket import api, bundle
+from edgeticket import api
+from edgeticket.device.runners import open_runner
+from edgeticket.formats import bundle
 
 
 def time_blocks(fns: dict, reps: int, rounds: int = 4, pause_s: float = 0.2) -> dict:
@@ -53,12 +55,13 @@ def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str
     fires at a realistic rate (~10-20%) instead of the near-silence of BN at its initial statistics."""
     import numpy as _np
 
-    from edgeticket import paths, store
+    from edgeticket import store
+    from edgeticket.formats import names
     from edgeticket.hparams import SearchConfig, iter_fields
     from edgeticket.models import REGISTRY
     from edgeticket.pruning import Mask, apply_mask, mask_at_sparsity
     from edgeticket.pruning.scoring import magnitude
-    from edgeticket.search import ticket
+    from edgeticket.formats import ticket
 
     flat = {f.name: f.default for _, f in iter_fields()}
     flat.update(arch=arch, dataset="npz")
@@ -82,9 +85,9 @@ def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.momentum = 0.1
     d = f"{out}/level_0"
-    Mask(mask).save(f"{d}/{paths.MASK}")
-    store.save_tensors(f"{d}/{paths.REWIND}", m.state_dict())
-    store.save_tensors(f"{d}/{paths.TRAINED}", m.state_dict())
+    Mask(mask).save(f"{d}/{names.MASK}")
+    store.save_tensors(f"{d}/{names.REWIND}", m.state_dict())
+    store.save_tensors(f"{d}/{names.TRAINED}", m.state_dict())
     ticket.write(d, {"kind": "ticket", "run": "random", "level": 0, "branch": "ticket", "hparams": cfg.to_dict(),
                      "arch": arch, "dataset": {"name": "random", "num_classes": 10, "input_shape": [channels, size, size],
                                                "mean": [0.0] * channels, "std": [1.0] * channels},
@@ -93,7 +96,7 @@ def random_ticket(arch: str, channels: int, size: int, sparsity: float, out: str
                      "accuracy": {"final": float("nan"), "best": float("nan")},
                      "cost": {"wall_s": 0, "timestep_epochs": 0, "epochs": 0}})
     x = _np.random.RandomState(0).randn(16, channels, size, size).astype(_np.float32)
-    _np.savez(f"{out}/calib.npz", x=x, y=_np.zeros(16, _np.int64))
+    _np.savez(f"{out}/validation.npz", x=x, y=_np.zeros(16, _np.int64))
     return d
 
 
@@ -111,7 +114,7 @@ def main():
     calib = None
     if a.ticket is None:
         a.ticket = random_ticket(a.arch, a.channels, a.size, a.sparsity, tmp)
-        calib = f"{tmp}/calib.npz"
+        calib = f"{tmp}/validation.npz"
     model, _, info = api.load_ticket(a.ticket)
     model.eval()
     T = int(info["timesteps"]["deploy"])
@@ -119,9 +122,9 @@ def main():
     shape = tuple(info["dataset"]["input_shape"])
     runners = {}
     for layout in ("time-folded", "streaming"):
-        m = api.compile_ticket(a.ticket, "host", out=tmp, layout=layout, calib_data=calib, calib_n=16,
+        m = api.compile_ticket(a.ticket, "host", out=tmp, layout=layout, validation_data=calib, validation_n=16,
                                log=lambda s: None)
-        runners[layout] = bundle.runner(m["bundle_dir"], m, threads=a.threads)
+        runners[layout] = open_runner(m["bundle_dir"], m, threads=a.threads)
     print(f"inference latency, {info['arch']} {list(shape)} T={T}, sparsity {100 * info['sparsity']['global']:.1f}%, "
           f"{torch.get_num_threads()} threads, median of {a.reps} interleaved reps")
     for batch in (1, 32):

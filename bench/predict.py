@@ -11,12 +11,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgeticket import api, bundle
-from edgeticket.calibration import newest_record
+from edgeticket import api
+from edgeticket.device.runners import open_runner
+from edgeticket.formats import bundle
+from edgeticket.device.calibration import newest_record
 from edgeticket.hparams import SearchConfig, iter_fields
-from edgeticket.profile.predict import predict_latency
-from edgeticket.profile.run import profile
-from edgeticket.targets import load_target
+from edgeticket.device.profile.predict import predict_latency
+from edgeticket.device.profile.run import profile
+from edgeticket.device.targets import load_target
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from infer import random_ticket  # noqa: E402
@@ -52,7 +54,7 @@ def main():
     print(f"{'bundle':34s} {'batch':>5s} {'predicted':>10s} {'measured':>10s} {'meas/pred':>9s}")
     worst = 1.0
     for name, ticket, calib, layout, batch in cases:
-        m = api.compile_ticket(ticket, "host", out=tmp / "bundles", layout=layout, calib_data=calib, calib_n=16,
+        m = api.compile_ticket(ticket, "host", out=tmp / "bundles", layout=layout, validation_data=calib, validation_n=16,
                                log=lambda s: None)
         pred = predict_latency(bundle.load(m["bundle_dir"]), batch, target, rec)["latency_s"]
         meas = profile(m["bundle_dir"], runs=a.runs, warmup=3, batch=batch, out=tmp / "p.json", log=lambda s: None)

@@ -15,7 +15,7 @@ from pathlib import Path
 from edgeticket import api
 from edgeticket.compile.deploy import to_deploy
 from edgeticket.compile.onnx_export import export
-from edgeticket.compile.sparse import storage_summary
+from edgeticket.compile.packing import storage_summary
 from edgeticket.hparams import SearchConfig, iter_fields
 
 

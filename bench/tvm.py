@@ -24,8 +24,10 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 from infer import random_ticket, time_blocks  # noqa: E402
 
-from edgeticket import api, bundle  # noqa: E402
-from edgeticket.tvm_runtime import set_threads  # noqa: E402
+from edgeticket import api  # noqa: E402
+from edgeticket.device.runners import open_runner  # noqa: E402
+from edgeticket.formats import bundle  # noqa: E402
+from edgeticket.device.runners.tvm_runner import set_threads  # noqa: E402
 
 
 def main():
@@ -43,18 +45,18 @@ def main():
     calib = None
     if a.ticket is None:
         a.ticket = random_ticket(a.arch, a.channels, a.size, a.sparsity, tmp, bn_data_init=True)
-        calib = f"{tmp}/calib.npz"
+        calib = f"{tmp}/validation.npz"
     print(f"TVM (edgeticket default schedules, untuned, {set_threads()} threads) vs onnxruntime (default threads), host, "
           "medians over alternating blocks in one process")
     for layout in a.layouts.split(","):
         # random-weight tickets: 8 validation inputs (with 16, PyTorch and onnxruntime themselves disagree by one
         # spike on some random vgg16 inputs that sit on the threshold, and compile refuses the bundle)
-        m = api.compile_ticket(a.ticket, "host", out=tmp, layout=layout, backend="onnxruntime,tvm", calib_data=calib,
-                               calib_n=8 if calib else 16, log=lambda s: None)
+        m = api.compile_ticket(a.ticket, "host", out=tmp, layout=layout, backend="onnxruntime,tvm", validation_data=calib,
+                               validation_n=8 if calib else 16, log=lambda s: None)
         tv = m["backends"]["tvm"]
-        ort = bundle.runner(m["bundle_dir"], m, backend="onnxruntime")
-        tr = bundle.runner(m["bundle_dir"], m, backend="tvm")
-        x_all, _ = bundle.calibration_inputs(m["bundle_dir"])
+        ort = open_runner(m["bundle_dir"], m, backend="onnxruntime")
+        tr = open_runner(m["bundle_dir"], m, backend="tvm")
+        x_all, _ = bundle.validation_samples(m["bundle_dir"])
         print(f"{m['arch']} {m['input']['shape'][1:]} {100 * m['source_ticket']['sparsity']:.2f}% {layout}: TVM build "
               f"{tv['build_s']:.1f} s, library {tv['library_bytes'] / 2**20:.1f} MiB, host build spike-exact vs onnxruntime: "
               f"{tv['validation']['spikes_equal']}")
