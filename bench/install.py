@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from build_wheel import build_wheel  # noqa: E402
 
 
 def sh(*cmd: str) -> None:
@@ -60,9 +62,7 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(a.keep or tempfile.mkdtemp(prefix="edgeticket-install-"))
     work.mkdir(parents=True, exist_ok=True)
-    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work / "wheel"),
-       str(ROOT))
-    wheel = next((work / "wheel").glob("edgeticket-*.whl"))
+    wheel = build_wheel(work)
     t0 = time.perf_counter()
     base = make_venv(a.python, work / "base", str(wheel))
     t_base = time.perf_counter() - t0

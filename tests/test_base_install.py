@@ -18,6 +18,8 @@ import pytest
 from edgeticket import api
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from build_wheel import build_wheel  # noqa: E402
 REQUIRED = os.environ.get("EDGETICKET_REQUIRE_OLD_PYTHON") == "1"
 
 
@@ -52,10 +54,7 @@ def base_venv(tmp_path_factory):
             pytest.fail("EDGETICKET_REQUIRE_OLD_PYTHON=1 but no Python 3.8/3.9 was found (set EDGETICKET_OLD_PYTHON)")
         pytest.skip("no Python 3.8 or 3.9 here (pyenv install 3.8, or set EDGETICKET_OLD_PYTHON)")
     root = tmp_path_factory.mktemp("base")
-    wheel_dir = root / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheel_dir), str(ROOT)], check=True, capture_output=True)
-    wheel = next(wheel_dir.glob("edgeticket-*.whl"))
+    wheel = build_wheel(root)
     venv = root / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--prefer-binary", str(wheel)],
