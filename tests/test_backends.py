@@ -118,7 +118,7 @@ def test_event_file_errors_are_one_line(tmp_path):
 
     bad = tmp_path / "bad.etsp"
     bad.write_bytes(b"ETSP" + b"\0" * 60)
-    with pytest.raises(EdgeTicketError, match="not an etsparse v1 file"):
+    with pytest.raises(EdgeTicketError, match="not an .etsp v1 network file"):
         EventRunner(bad, "time-folded", 4, [], [])
 
 

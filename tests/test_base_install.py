@@ -79,6 +79,9 @@ def test_the_base_install_runs_every_device_command_on_an_old_python(base_venv, 
     carried = [n for n in ("event", "tvm") if m["backends"].get(n, {}).get("built")]
     assert "event" in carried
 
+    r = subprocess.run([py, "-c", "from edgeticket.device import native; print(native.SOURCE.is_file(), "
+                        "native.DRIVER.is_file())"], capture_output=True, text=True)
+    assert r.stdout.split() == ["True", "True"], r.stderr  # the C sources are package data
     r = _run(base_venv, "targets", "--json")
     assert r.returncode == 0 and "rpi4" in {t["name"] for t in json.loads(r.stdout)}  # packaged target files
     r = _run(base_venv, "inspect", b)

@@ -2,7 +2,7 @@
 validated against, and what onnxruntime / TensorRT run):
 
 - `onnxruntime`: model.onnx (dense kernels; weights densified at load).
-- `event`: event/model.etsp (compressed weights, resident as stored) + event/libetsparse-<arch>.so (the
+- `event`: event/model.etsp (compressed weights, resident as stored) + event/libetevent-<arch>.so (the
   event-driven kernels, built for the target's CPU). Spike-exact against onnxruntime or not built.
 - `tvm`: tvm/<target>.so, a Relax VM library built by TVM for the target (edgeticket.compile.tvm_build).
 

@@ -1,5 +1,5 @@
 """The event backend's network file (.etsp): the ticket's compressed weights in their resident form, read by
-the native event-driven kernels (edgeticket/device/native/etsparse.c). numpy only.
+the native event-driven kernels (edgeticket/device/native/etevent.c). numpy only.
 
 The file format (little-endian; written by `write_etsp`, read by et_load in C):
   header, 12 x u32: magic "ETSP", version 1, nlayers, in_c, in_h, in_w, timesteps, tau (f32), v_th (f32),

@@ -4,7 +4,7 @@ Run folder:    run.json, early_time.json, summary.{csv,json,png}, level_<k>/ (a 
                level_<k>/branch_<control>/ (a control's ticket folder)
 Ticket folder: mask / rewind / trained .safetensors, ticket.json (written last: it marks the level finished),
                checkpoint.pt while a level trains
-Bundle folder: manifest.json, model.onnx, validation.npz, event/model.etsp + event/libetsparse-<arch>.so,
+Bundle folder: manifest.json, model.onnx, validation.npz, event/model.etsp + event/libetevent-<arch>.so,
                tvm/<target>.so, profile.json (written by `edgeticket profile`)
 Experiment:    experiment.json
 """
@@ -40,7 +40,7 @@ TVM_DIR = "tvm"
 
 def event_library(arch: str) -> str:
     """The event-driven kernels built for one CPU architecture, inside the bundle."""
-    return f"{EVENT_DIR}/libetsparse-{arch}.so"
+    return f"{EVENT_DIR}/libetevent-{arch}.so"
 
 
 def tvm_library(target_name: str) -> str:

@@ -1,4 +1,4 @@
-"""The native kernel library of the event backend (etsparse.c): built with the machine's C compiler for the
+"""The native kernel library of the event backend (etevent.c): built with the machine's C compiler for the
 host, cross-compiled for a target's CPU, loaded with ctypes. Needs no torch.
 
 `make install` builds the host library once (`python -m edgeticket.device.native`); otherwise the first use builds
@@ -20,7 +20,7 @@ from ... import store
 from ...errors import EdgeTicketError
 from ..machine import machine_arch
 
-SOURCE = Path(__file__).with_name("etsparse.c")
+SOURCE = Path(__file__).with_name("etevent.c")
 # -ffp-contract=off: no fused multiply-adds, so the LIF arithmetic rounds exactly like the ONNX graph's
 COMMON_FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math", "-fopenmp"]
 HOST_FLAGS = ["-march=native"]
@@ -36,7 +36,7 @@ def cache_dir() -> Path:
 
 
 def build(out: Path, compiler: str = "cc", flags: list[str] | None = None) -> Path:
-    """Compile etsparse.c into a shared library at `out` (atomic: written beside it, then renamed)."""
+    """Compile etevent.c into a shared library at `out` (atomic: written beside it, then renamed)."""
     exe = shutil.which(compiler)
     if exe is None:
         hint = ("install Debian's gcc-aarch64-linux-gnu (make cross-tools)" if "aarch64" in compiler
@@ -59,7 +59,7 @@ def build(out: Path, compiler: str = "cc", flags: list[str] | None = None) -> Pa
 def host_library() -> Path:
     """The host build of the kernels, built on first use."""
     key = hashlib.sha256((source_sha() + " ".join(COMMON_FLAGS + HOST_FLAGS)).encode()).hexdigest()[:16]
-    path = cache_dir() / f"libetsparse-{machine_arch()}-{key}.so"
+    path = cache_dir() / f"libetevent-{machine_arch()}-{key}.so"
     if not path.is_file():
         build(path, os.environ.get("CC", "cc"), HOST_FLAGS)
     return path
@@ -97,7 +97,7 @@ def load_library(path: Path | None = None) -> _Lib:
     return _LOADED[key]
 
 
-DRIVER = Path(__file__).with_name("etsparse_main.c")
+DRIVER = Path(__file__).with_name("etevent_main.c")
 QEMU = {"aarch64": "qemu-aarch64"}
 
 
@@ -115,7 +115,7 @@ def emulated_check(arch: str, cc: str, cflags: list[str], net_path: Path, x, nst
     if exe is None:
         raise EdgeTicketError(f"C compiler '{cc}' not found: install Debian's gcc-{arch}-linux-gnu (make cross-tools)")
     workdir = Path(workdir)
-    driver = workdir / f"etsparse-check-{arch}"
+    driver = workdir / f"etevent-check-{arch}"
     flags = [f for f in COMMON_FLAGS if f not in ("-shared", "-fPIC", "-fopenmp")]
     cmd = [exe, *flags, *cflags, "-static", "-I", str(SOURCE.parent), str(DRIVER), "-o", str(driver), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -66,7 +66,7 @@ def predict_memory(manifest: dict, record: dict | None) -> dict:
     return p
 
 
-# The event backend (edgeticket/device/native/etsparse.c): one scalar add per synaptic event on a nonzero weight
+# The event backend (edgeticket/device/native/etevent.c): one scalar add per synaptic event on a nonzero weight
 # (double accumulator, delta-decoded row), one fused LIF update per neuron and step, a fixed cost per call.
 # Defaults measured on the host (bench/event.py fit); a calibration record's event_* fields replace them.
 EVENT_NS_PER_SYNOP = 1.0

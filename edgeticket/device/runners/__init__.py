@@ -1,7 +1,7 @@
 """The backends a bundle can be run with on the device, behind one Runner protocol (base.py):
 
 - `onnxruntime`: model.onnx, always in a bundle (the reference the others are validated against).
-- `event`: event/model.etsp run by the native event-driven kernels (event/libetsparse-<arch>.so, or built here
+- `event`: event/model.etsp run by the native event-driven kernels (event/libetevent-<arch>.so, or built here
   from the package's C source when the bundle's build is for another CPU).
 - `tvm`: tvm/<target>.so, a TVM library for the target's CPU (needs the [tvm] extra).
 """

@@ -1,5 +1,5 @@
 """The event backend: the bundle's .etsp network file (compressed weights, the resident form; formats/etsp.py)
-run by the native event-driven kernels (device/native/etsparse.c) through ctypes. numpy only, no torch.
+run by the native event-driven kernels (device/native/etevent.c) through ctypes. numpy only, no torch.
 `layout` only changes how the steps are issued (time-folded: one call of T steps; streaming: T calls of one
 step with the membrane states passed back in); the arithmetic is the same."""
 

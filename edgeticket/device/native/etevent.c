@@ -56,7 +56,7 @@ typedef struct {
 
 static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
 
-const char *et_version(void) { return "etsparse 1"; }
+const char *et_version(void) { return "etevent 1"; }
 
 /* Loads a network file. On error returns NULL and writes a message to err (size errlen). */
 et_net *et_load(const char *path, char *err, int errlen) {
@@ -74,7 +74,7 @@ et_net *et_load(const char *path, char *err, int errlen) {
     fclose(f);
     const uint32_t *h = (const uint32_t *)blob;
     if (h[0] != ET_MAGIC || h[1] != ET_VERSION) {
-        free(blob); snprintf(err, errlen, "%s is not an etsparse v1 file", path); return NULL;
+        free(blob); snprintf(err, errlen, "%s is not an .etsp v1 network file", path); return NULL;
     }
     et_net *n = (et_net *)calloc(1, sizeof(et_net));
     n->blob = blob; n->blob_bytes = (size_t)size;

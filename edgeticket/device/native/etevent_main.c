@@ -1,9 +1,9 @@
-/* A command-line driver around etsparse.c, for checking a cross-compiled build under user-mode emulation
+/* A command-line driver around etevent.c, for checking a cross-compiled build under user-mode emulation
  * (qemu-aarch64) without an aarch64 Python:
- *   etsparse-check NET.etsp INPUT.f32 BATCH NSTEPS OUT.f32
+ *   etevent-check NET.etsp INPUT.f32 BATCH NSTEPS OUT.f32
  * INPUT.f32: float32 [BATCH, C, H, W]; OUT.f32: logits [BATCH, K], then spikes [nlif, NSTEPS, BATCH], then
  * events [nsyn, NSTEPS, BATCH], all float32, from zero membrane states. Built with -static. */
-#include "etsparse.c"
+#include "etevent.c"
 
 int main(int argc, char **argv) {
     if (argc != 6) { fprintf(stderr, "usage: %s NET.etsp INPUT.f32 BATCH NSTEPS OUT.f32\n", argv[0]); return 2; }
