@@ -126,6 +126,9 @@ def test_calibration_records_go_to_the_user_folder_with_packaged_ones_beneath(tm
     assert calibration.append_record("host", newer, other) == other / "host.json"
     monkeypatch.setenv("EDGETICKET_CALIBRATION", str(other))
     assert calibration.user_dir() == other
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(EdgeTicketError, match="cannot write the calibration record.*--calibration-dir"):
+        calibration.append_record("host", newer, tmp_path / "a-file" / "sub")
 
 
 def test_a_users_target_folder_adds_boards_and_replaces_shipped_ones(tmp_path, monkeypatch):

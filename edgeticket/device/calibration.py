@@ -59,4 +59,8 @@ def append_record(target: str, record: dict, directory: str | Path | None = None
     p = calibration_file(user_dir(directory), target)
     recs = _read(p)
     recs.append(record)
-    return store.write_json(p, {"format_version": FORMAT_VERSION, "target": target, "records": recs})
+    try:
+        return store.write_json(p, {"format_version": FORMAT_VERSION, "target": target, "records": recs})
+    except OSError as e:
+        raise EdgeTicketError(f"cannot write the calibration record to {p} ({e.strerror}): give a writable folder "
+                              "with --calibration-dir (or $EDGETICKET_CALIBRATION)") from None

@@ -93,7 +93,7 @@ def profile_table(r: dict) -> str:
         f"onnxruntime {d['onnxruntime']} {d['provider']}",
         f"  latency    p50 {_ms(lat['p50_s'])}  p90 {_ms(lat['p90_s'])}  p99 {_ms(lat['p99_s'])}  min {_ms(lat['min_s'])}  "
         f"at batch {r['settings']['batch']}: {r['throughput_samples_per_s']:.1f} samples/s "
-        f"({r['settings']['runs']} runs, {r['settings']['inputs']} inputs)",
+        f"({r['settings']['runs']} runs, {r['settings']['inputs']})",
         f"  load       {_ms(r['load']['seconds'])}",
         f"  memory     peak RSS {_mib1(mem['peak_rss_bytes'])} (load {_mib1(mem['peak_rss_load_bytes'])}, inference "
         f"{_mib1(mem['peak_rss_inference_bytes'])}; process before load {_mib1(mem['process_baseline_bytes'])})",

@@ -27,7 +27,7 @@ def _pct(xs: list[float], q: float) -> float:
 def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool) -> tuple[np.ndarray, str]:
     shape = manifest["input"]["shape"][1:]
     if random_inputs:
-        return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random"
+        return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random inputs"
     x, _ = bundle_fmt.validation_samples(bundle_dir)
     reps = -(-batch // len(x))
     return np.concatenate([x] * reps)[:batch], "validation samples"
@@ -53,7 +53,7 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
     x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
 
     log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
-        f"{source} inputs, {warmup} warm-up + {runs} timed runs")
+        f"{source}, {warmup} warm-up + {runs} timed runs")
     for _ in range(warmup):
         runner.run(x, with_counts=False)
     rss.reset_peak()
