@@ -17,7 +17,6 @@ import torch
 
 from edgeticket import api
 from edgeticket.device.runners import open_runner
-from edgeticket.formats import bundle
 
 
 def time_blocks(fns: dict, reps: int, rounds: int = 4, pause_s: float = 0.2) -> dict:

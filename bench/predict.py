@@ -12,12 +12,10 @@ import tempfile
 from pathlib import Path
 
 from edgeticket import api
-from edgeticket.device.runners import open_runner
 from edgeticket.formats import bundle
 from edgeticket.device.calibration import newest_record
 from edgeticket.hparams import SearchConfig, iter_fields
 from edgeticket.device.profile.predict import predict_latency
-from edgeticket.device.profile.run import profile
 from edgeticket.device.targets import load_target
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,7 +55,7 @@ def main():
         m = api.compile_ticket(ticket, "host", out=tmp / "bundles", layout=layout, validation_data=calib, validation_n=16,
                                log=lambda s: None)
         pred = predict_latency(bundle.load(m["bundle_dir"]), batch, target, rec)["latency_s"]
-        meas = profile(m["bundle_dir"], runs=a.runs, warmup=3, batch=batch, out=tmp / "p.json", log=lambda s: None)
+        meas = api.profile(m["bundle_dir"], runs=a.runs, warmup=3, batch=batch, out=tmp / "p.json", log=lambda s: None)
         p50 = meas["latency"]["p50_s"]
         ratio = p50 / pred
         worst = max(worst, ratio, 1 / ratio)

@@ -68,26 +68,27 @@ def inspect(bundle_dir: str | Path) -> dict:
     return m
 
 
-def profile(bundle_dir: str | Path, backend: str = "onnxruntime", log=print, **settings) -> dict:
+def profile(bundle_dir: str | Path, backend: str = "onnxruntime", calibrate: bool = False, target: str | None = None,
+            calibration_dir: str | Path | None = None, out: str | Path | None = None, log=print,
+            **settings) -> dict:
     """Measure a bundle on this machine with one backend, or with `all` of those it carries for this machine
-    (each in its own process, side by side). settings: runs, warmup, batch, threads, random_inputs, out, and for
-    one backend calibrate, target, calibration_dir (device/profile/run.py)."""
+    (each in its own process, side by side). settings: the fields of device.profile.run.ProfileSettings (runs,
+    warmup, batch, threads, random_inputs); calibrate/target/calibration_dir take one backend."""
     from .device.profile import run
 
-    if backend == "all":
-        from .device import runners
-        from .formats import bundle
+    measure = run.ProfileSettings(**settings)
+    if backend != "all":
+        return run.profile(bundle_dir, measure, backend=backend, calibrate=calibrate, target=target,
+                           calibration_dir=calibration_dir, out=out, log=log)
+    from .device import runners
+    from .errors import EdgeTicketError
+    from .formats import bundle
 
-        names = runners.available(bundle.load(Path(bundle_dir)))
-        keep = ("runs", "warmup", "batch", "threads", "random_inputs", "out")
-        bad = sorted(k for k, v in settings.items() if k not in keep and v)
-        if bad:
-            from .errors import EdgeTicketError
-
-            raise EdgeTicketError(f"--backend all does not take {', '.join('--' + k.replace('_', '-') for k in bad)}: "
-                                  "profile one backend for that")
-        return run.profile_backends(bundle_dir, names, log=log, **{k: settings.get(k) for k in keep})
-    return run.profile(bundle_dir, backend=backend, log=log, **settings)
+    if calibrate or target:
+        raise EdgeTicketError("--backend all does not take --calibrate or --target: profile one backend for that")
+    measure.check()
+    names = runners.available(bundle.load(Path(bundle_dir)))
+    return run.profile_backends(bundle_dir, names, measure, out=out, log=log)
 
 
 def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir: str | Path | None = None) -> dict:

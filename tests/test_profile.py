@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from edgeticket import api
 from edgeticket.device.calibration import newest_record
 from edgeticket.cli import main
-from edgeticket.device.profile.run import profile
 from edgeticket.device.targets import PACKAGED as PACKAGED_TARGETS
 
 from conftest import tiny_cfg
@@ -38,8 +37,8 @@ def calib_dir(tmp_path, monkeypatch):
 
 
 def test_profile_both_layouts_report_the_same_snn_statistics(bundles, calib_dir):
-    a = profile(bundles["time-folded"], runs=5, warmup=1, log=lambda s: None)
-    b = profile(bundles["streaming"], runs=5, warmup=1, log=lambda s: None)
+    a = api.profile(bundles["time-folded"], runs=5, warmup=1, log=lambda s: None)
+    b = api.profile(bundles["streaming"], runs=5, warmup=1, log=lambda s: None)
     for r in (a, b):
         lat = r["latency"]
         assert 0 < lat["min_s"] <= lat["p50_s"] <= lat["p90_s"] <= lat["p99_s"]
@@ -62,7 +61,7 @@ def test_calibrate_writes_a_record_that_predict_reads(bundles, calib_dir):
     assert r.exit_code == 0 and "no calibration record for bench-host" in r.output
     fallback = json.loads(r.stdout)
     assert not fallback["latency"]["calibrated"] and "datasheet roofline" in fallback["latency"]["source"]
-    res = profile(bundles["time-folded"], runs=5, warmup=1, calibrate=True, target="bench-host", log=lambda s: None)
+    res = api.profile(bundles["time-folded"], runs=5, warmup=1, calibrate=True, target="bench-host", log=lambda s: None)
     rec = newest_record("bench-host")
     assert rec is not None and rec["conv_gflops"] > 0 and rec["gbytes_per_s"] > 0 and rec["node_overhead_s"] >= 0
     assert json.loads((calib_dir / "bench-host.json").read_text())["records"][-1]["date"] == rec["date"]

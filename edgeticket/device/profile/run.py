@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -18,6 +19,26 @@ from .. import calibration, machine, runners
 from . import rss, snn_stats
 
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How a bundle is measured (the same for every backend, so profile --backend all passes them on)."""
+
+    runs: int = 50  # timed runs after warm-up
+    warmup: int = 5  # untimed runs
+    batch: int = 1  # samples per run
+    threads: Optional[int] = None  # intra-op threads (default: the backend's own choice)
+    random_inputs: bool = False  # random inputs instead of the bundle's validation samples
+
+    def check(self) -> None:
+        if self.runs < 1 or self.warmup < 0 or self.batch < 1:
+            raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
+
+    def cli_args(self) -> list[str]:
+        args = ["--runs", str(self.runs), "--warmup", str(self.warmup), "--batch", str(self.batch)]
+        return args + (["--threads", str(self.threads)] if self.threads else []) + \
+            (["--random-inputs"] if self.random_inputs else [])
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -33,13 +54,14 @@ def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool
     return np.concatenate([x] * reps)[:batch], "validation samples"
 
 
-def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int = 1, threads: int | None = None,
-            random_inputs: bool = False, calibrate: bool = False, target: str | None = None,
-            out: str | Path | None = None, log=print, backend: str = "onnxruntime",
-            calibration_dir: str | Path | None = None) -> dict:
+def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(), backend: str = "onnxruntime",
+            calibrate: bool = False, target: str | None = None, calibration_dir: str | Path | None = None,
+            out: str | Path | None = None, log=print) -> dict:
+    """Latency, peak RSS, spike rates and SynOps of one backend on this machine; with `calibrate`, also the
+    microbenchmarks of a calibration record for `target` (default: the bundle's). Writes profile.json."""
     bundle_dir = Path(bundle_dir)
-    if runs < 1 or warmup < 0 or batch < 1:
-        raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
+    settings.check()
+    runs, warmup, batch, threads = settings.runs, settings.warmup, settings.batch, settings.threads
     runners.check_backend(backend)
     if calibrate and backend != "onnxruntime":
         raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
@@ -50,7 +72,7 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
     runner = runners.open_runner(bundle_dir, manifest, backend, threads=threads)
     load_s = time.perf_counter() - t0
     load_peak = rss.peak()
-    x, source = inputs_for(bundle_dir, manifest, batch, random_inputs)
+    x, source = inputs_for(bundle_dir, manifest, batch, settings.random_inputs)
 
     log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
         f"{source}, {warmup} warm-up + {runs} timed runs")
@@ -68,7 +90,7 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
     infer_peak = rss.peak()
 
     # SNN statistics over the validation samples (or the random batch), same graph, counts fetched
-    xs, _ = (bundle_fmt.validation_samples(bundle_dir) if not random_inputs else (x, None))
+    xs, _ = (bundle_fmt.validation_samples(bundle_dir) if not settings.random_inputs else (x, None))
     counts: dict = {}
     for s in range(0, len(xs), 64):
         _, c = runner.run(xs[s:s + 64])
@@ -126,7 +148,7 @@ def profile(bundle_dir: str | Path, runs: int = 50, warmup: int = 5, batch: int 
 
 
 def _same_machine_kind(rec: dict) -> bool:
-    return rec.get("device", {}).get("machine") in (None, platform.machine())
+    return rec.get("device", {}).get("machine") in (None, machine.machine_arch())
 
 
 def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
@@ -134,8 +156,8 @@ def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, 
     from . import microbench
 
     t = load_target(target_name)
-    if t.arch != platform.machine():
-        raise EdgeTicketError(f"this machine is {platform.machine()} but target '{t.name}' is {t.arch}: calibrate on "
+    if t.arch != machine.machine_arch():
+        raise EdgeTicketError(f"this machine is {machine.machine_arch()} but target '{t.name}' is {t.arch}: calibrate on "
                               f"the target itself, or name this machine's target with --target (e.g. host)")
     measured = {"latency_p50_s": result["latency"]["p50_s"], "peak_rss_bytes": result["memory"]["peak_rss_bytes"],
                 "batch": batch, "layout": manifest["layout"]}
@@ -150,8 +172,8 @@ def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, 
     return {"record_file": str(path), "record": rec}
 
 
-def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, warmup: int, batch: int,
-                     threads: int | None, random_inputs: bool, out: str | Path | None, log=print) -> dict:
+def profile_backends(bundle_dir: str | Path, backends: list[str], settings: ProfileSettings = ProfileSettings(),
+                     out: str | Path | None = None, log=print) -> dict:
     """Profiles each backend in its own process (so each peak RSS is that backend's alone) and puts the
     results side by side; latency ratios are to onnxruntime measured in the same session."""
     import json
@@ -169,12 +191,8 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, war
     with tempfile.TemporaryDirectory() as d:
         for b in backends:
             path = Path(d) / f"{b}.json"
-            cmd = [sys.executable, "-m", "edgeticket", "profile", str(bundle_dir), "--backend", b, "--runs", str(runs),
-                   "--warmup", str(warmup), "--batch", str(batch), "--out", str(path), "--json"]
-            if threads:
-                cmd += ["--threads", str(threads)]
-            if random_inputs:
-                cmd.append("--random-inputs")
+            cmd = [sys.executable, "-m", "edgeticket", "profile", str(bundle_dir), "--backend", b,
+                   *settings.cli_args(), "--out", str(path), "--json"]
             log(f"profiling backend {b} in its own process")
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
@@ -190,7 +208,7 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], runs: int, war
         if b == "event":
             rows[b]["resident_weight_bytes"] = r["memory"].get("event_resident_weight_bytes")
     combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
-                "batch": batch, "runs": runs, "backends": rows, "profiles": results}
+                "batch": settings.batch, "runs": settings.runs, "backends": rows, "profiles": results}
     path = Path(out) if out else bundle_dir / names.PROFILE_JSON
     store.write_json(path, combined)
     combined["profile_json"] = str(path)
