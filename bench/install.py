@@ -6,6 +6,8 @@ Goals: base install <= 0.1x the full install's bytes; profile's cold start <= 0.
     .venv/bin/python bench/install.py [--python python3.8] [--calls 7] [--keep DIR]
 
 Needs the package registry (pip downloads the dependencies); torch is pinned like the Makefile (TORCH=...).
+Both venvs use one interpreter: the full install needs Python >= 3.10 (run the base install alone on older ones
+with tests/test_base_install.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from build_wheel import build_wheel  # noqa: E402
 
 
 def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        raise SystemExit(f"{' '.join(cmd[:6])} ... failed: {last}")
 
 
 def tree_bytes(path: Path) -> int:
