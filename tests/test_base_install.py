@@ -19,8 +19,24 @@ from edgeticket import api
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from build_wheel import build_wheel  # noqa: E402
+from build_wheel import build_sdist, build_wheel  # noqa: E402
 REQUIRED = os.environ.get("EDGETICKET_REQUIRE_OLD_PYTHON") == "1"
+
+
+def test_wheel_and_sdist_carry_targets_calibration_records_and_c_sources(tmp_path):
+    import tarfile
+    import zipfile
+
+    from edgeticket.device import calibration, targets
+
+    wanted = {f"edgeticket/targets/{p.name}" for p in targets.PACKAGED.glob("*.toml")} | \
+        {f"edgeticket/calibration/{p.name}" for p in calibration.PACKAGED.glob("*.json")} | \
+        {"edgeticket/device/native/etevent.c", "edgeticket/device/native/etevent_main.c"}
+    assert len(wanted) >= 10
+    in_wheel = set(zipfile.ZipFile(build_wheel(tmp_path / "w")).namelist())
+    with tarfile.open(build_sdist(tmp_path / "s")) as t:
+        in_sdist = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    assert wanted <= in_wheel and wanted <= in_sdist, (wanted - in_wheel, wanted - in_sdist)
 
 
 def _version(python: str) -> tuple[int, int] | None:

@@ -187,3 +187,19 @@ def test_backend_libraries_that_cannot_run_here_are_one_line_errors(host_bundle,
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     out = _profile_refused(d, "--backend", "event")
     assert "built for aarch64" in out and "install a C compiler" in out and "--target host" in out
+
+
+def test_event_kernels_built_for_another_cpu_are_rebuilt_here_from_the_package_source(ticket, tmp_path, monkeypatch):
+    """A bundle for an ARM board still runs its event backend on this machine: the .etsp file is the same on
+    every CPU, and the kernels are built here from the packaged C source when the bundle's build is for
+    another CPU (or was not cross-built)."""
+    m = api.compile_ticket(ticket, "rpi4", out=tmp_path, name="arm", backend="onnxruntime,event", validation_n=8,
+                           log=lambda s: None)
+    lib = m["backends"]["event"]["library"]
+    assert lib is None or lib["arch"] == "aarch64"
+    monkeypatch.setenv("EDGETICKET_CACHE", str(tmp_path / "cache"))
+    here = api.profile(m["bundle_dir"], backend="event", runs=2, warmup=0, out=tmp_path / "e.json",
+                       log=lambda s: None)
+    ref = api.profile(m["bundle_dir"], runs=2, warmup=0, out=tmp_path / "o.json", log=lambda s: None)
+    assert here["snn"]["spike_rates"] == ref["snn"]["spike_rates"]
+    assert list((tmp_path / "cache").glob("libetevent-*.so"))  # built here, into the user cache
