@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	$(PY) -m edgeticket.device.native > /dev/null  # the event backend's kernels for this machine (needs a C compiler)
 	touch $(STAMP)
 
-# Debian's aarch64 cross compilers and qemu-user: cross-built TVM libraries and sparse kernels for the ARM
+# Debian's aarch64 cross compilers and qemu-user: cross-built TVM libraries and event kernels for the ARM
 # targets, and running the aarch64 kernels under emulation. Needs root (apt); without them those builds are
 # skipped with a note naming this target.
 cross-tools:

@@ -1,5 +1,5 @@
 """Predicted vs measured latency on this host for several bundles, using the newest calibration record of the
-`host` target (calibration/host.json). Goal: every prediction within 2x of the measured p50.
+`host` target (the user's calibration folder, else the packaged edgeticket/calibration/host.json). Goal: every prediction within 2x of the measured p50.
 
     .venv/bin/python bench/predict.py [--runs 30]
 """
@@ -44,7 +44,7 @@ def main():
         d = tmp / f"{arch}-random"
         if not d.exists():
             random_ticket(arch, 3, 32, 0.9, str(d))
-        cases.append((f"{arch} 3x32x32 90% {layout}", d / "level_0", str(d / "calib.npz"), layout, 1))
+        cases.append((f"{arch} 3x32x32 90% {layout}", d / "level_0", str(d / "validation.npz"), layout, 1))
     target = load_target("host")
     print(f"calibration record: host, {rec['date']} (conv {rec['conv_gflops']:.1f} GFLOP/s, gemm "
           f"{rec['gemm_gflops']:.1f} GFLOP/s, {rec['gbytes_per_s']:.1f} GB/s, {1e6 * rec['node_overhead_s']:.2f} us/node, "

@@ -97,8 +97,11 @@ def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir
     from .device import calibration
     from .device.profile.predict import predict_latency, predict_memory
     from .device.targets import load_target
+    from .errors import EdgeTicketError
     from .formats import bundle
 
+    if batch < 1:
+        raise EdgeTicketError("--batch must be >= 1")
     m = bundle.load(Path(bundle_dir))
     t = load_target(target)
     rec = calibration.newest_record(t.name, calibration_dir)

@@ -203,3 +203,22 @@ def test_event_kernels_built_for_another_cpu_are_rebuilt_here_from_the_package_s
     ref = api.profile(m["bundle_dir"], runs=2, warmup=0, out=tmp_path / "o.json", log=lambda s: None)
     assert here["snn"]["spike_rates"] == ref["snn"]["spike_rates"]
     assert list((tmp_path / "cache").glob("libetevent-*.so"))  # built here, into the user cache
+
+
+def test_bad_profile_settings_and_unwritable_places_are_one_line_errors(host_bundle, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    for args, needle in ((["--threads", "0"], "--threads must be >= 1"),
+                         (["--out", str(tmp_path / "a-file" / "p.json")], "give a writable file with --out"),
+                         (["--out", str(tmp_path / "a-file" / "sub" / "p.json")], "give a writable file with --out")):
+        assert needle in _profile_refused(host_bundle, *args)
+    r = CliRunner().invoke(main, ["predict", str(host_bundle), "--target", "host", "--batch", "0"])
+    assert r.exit_code == 2 and "--batch must be >= 1" in r.output
+    bad = tmp_path / "cal"
+    bad.mkdir()
+    (bad / "host.json").write_text(json.dumps({"format_version": 1, "target": "host", "records": [1, 2]}))
+    r = CliRunner().invoke(main, ["check", str(host_bundle), "--target", "host", "--calibration-dir", str(bad)])
+    assert r.exit_code == 2 and "not a calibration file" in r.output and "Traceback" not in r.output
+    from edgeticket.device.native import build
+
+    with pytest.raises(EdgeTicketError, match="EDGETICKET_CACHE to a writable folder"):
+        build(tmp_path / "a-file" / "cache" / "lib.so")

@@ -35,7 +35,7 @@ def _read(p: Path) -> list:
         return []
     doc = store.read_json(p, "calibration file")
     if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION or \
-            not isinstance(doc.get("records"), list):
+            not isinstance(doc.get("records"), list) or not all(isinstance(r, dict) for r in doc["records"]):
         raise EdgeTicketError(f"{p}: not a calibration file of format_version {FORMAT_VERSION}; fix or remove it")
     return doc["records"]
 

@@ -27,10 +27,15 @@ def ram_bytes() -> int | None:
     return None
 
 
-def machine_arch() -> str:
-    """The CPU architecture in the names targets and bundles use (x86_64, aarch64, ...)."""
-    m = platform.machine().lower()
+def normalise_arch(name: str) -> str:
+    """An OS's machine name in the names targets and bundles use (x86_64, aarch64, ...)."""
+    m = (name or "").lower()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+def machine_arch() -> str:
+    """This machine's CPU architecture, as targets and bundles name it."""
+    return normalise_arch(platform.machine())
 
 
 def facts() -> dict:

@@ -43,8 +43,12 @@ def build(out: Path, compiler: str = "cc", flags: list[str] | None = None) -> Pa
                 else "install a C compiler (Debian: apt-get install gcc)")
         raise EdgeTicketError(f"C compiler '{compiler}' not found: {hint}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as e:
+        raise EdgeTicketError(f"cannot write the event kernels to {out.parent} ({e.strerror}): set EDGETICKET_CACHE "
+                              "to a writable folder") from None
     os.close(fd)
     cmd = [exe, *COMMON_FLAGS, *(flags or []), str(SOURCE), "-o", tmp, "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)

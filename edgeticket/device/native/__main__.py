@@ -1,4 +1,4 @@
-"""python -m edgeticket.native: build (or find) the host kernel library and print its path."""
+"""python -m edgeticket.device.native: build (or find) the host kernel library and print its path."""
 
 from . import host_library
 

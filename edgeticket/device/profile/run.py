@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -32,8 +33,8 @@ class ProfileSettings:
     random_inputs: bool = False  # random inputs instead of the bundle's validation samples
 
     def check(self) -> None:
-        if self.runs < 1 or self.warmup < 0 or self.batch < 1:
-            raise EdgeTicketError("--runs and --batch must be >= 1, --warmup >= 0")
+        if self.runs < 1 or self.warmup < 0 or self.batch < 1 or (self.threads is not None and self.threads < 1):
+            raise EdgeTicketError("--runs, --batch and --threads must be >= 1, --warmup >= 0")
 
     def cli_args(self) -> list[str]:
         args = ["--runs", str(self.runs), "--warmup", str(self.warmup), "--batch", str(self.batch)]
@@ -63,6 +64,7 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     settings.check()
     runs, warmup, batch, threads = settings.runs, settings.warmup, settings.batch, settings.threads
     runners.check_backend(backend)
+    path = output_path(out, bundle_dir)
     if calibrate and backend != "onnxruntime":
         raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
     rss_before = rss.rss()
@@ -141,14 +143,31 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
         pred = predict_latency(manifest, batch, load_target(target_name), rec)
         result["prediction"] = {"latency_s": pred["latency_s"], "source": pred["source"],
                                 "measured_over_predicted": result["latency"]["p50_s"] / pred["latency_s"]}
-    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
-    store.write_json(path, result)
-    result["profile_json"] = str(path)
+    result["profile_json"] = str(_write(result, path))
     return result
 
 
+def output_path(out: str | Path | None, bundle_dir: Path) -> Path:
+    """Where profile.json goes (--out, else inside the bundle), checked before anything is measured."""
+    path = Path(out) if out else Path(bundle_dir) / names.PROFILE_JSON
+    nearest = path.parent.absolute()
+    while not nearest.exists():  # folders that do not exist yet are made when the file is written
+        nearest = nearest.parent
+    if path.is_dir() or not nearest.is_dir() or not os.access(nearest, os.W_OK):
+        raise EdgeTicketError(f"cannot write {path} (not a writable file location): give a writable file with --out")
+    return path
+
+
+def _write(result: dict, path: Path) -> Path:
+    try:
+        return store.write_json(path, result)
+    except OSError as e:
+        raise EdgeTicketError(f"cannot write {path} ({e.strerror}): give a writable file with --out") from None
+
+
 def _same_machine_kind(rec: dict) -> bool:
-    return rec.get("device", {}).get("machine") in (None, machine.machine_arch())
+    recorded = rec.get("device", {}).get("machine")
+    return recorded is None or machine.normalise_arch(recorded) == machine.machine_arch()
 
 
 def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
@@ -182,6 +201,7 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], settings: Prof
     import tempfile
 
     bundle_dir = Path(bundle_dir)
+    path = output_path(out, bundle_dir)
     manifest = bundle_fmt.load(bundle_dir)
     for b in backends:
         reason = runners.unavailable_reason(manifest, b)
@@ -209,7 +229,5 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], settings: Prof
             rows[b]["resident_weight_bytes"] = r["memory"].get("event_resident_weight_bytes")
     combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
                 "batch": settings.batch, "runs": settings.runs, "backends": rows, "profiles": results}
-    path = Path(out) if out else bundle_dir / names.PROFILE_JSON
-    store.write_json(path, combined)
-    combined["profile_json"] = str(path)
+    combined["profile_json"] = str(_write(combined, path))
     return combined
