@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import require_extra
+from .errors import EdgeTicketError, require_extra
 
 
 def search(cfg, out: str | Path = "runs", device: str = "auto", quiet: bool = False) -> dict:
@@ -81,7 +81,6 @@ def profile(bundle_dir: str | Path, backend: str = "onnxruntime", calibrate: boo
         return run.profile(bundle_dir, measure, backend=backend, calibrate=calibrate, target=target,
                            calibration_dir=calibration_dir, out=out, log=log)
     from .device import runners
-    from .errors import EdgeTicketError
     from .formats import bundle
 
     if calibrate or target:
@@ -97,7 +96,6 @@ def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir
     from .device import calibration
     from .device.profile.predict import predict_latency, predict_memory
     from .device.targets import load_target
-    from .errors import EdgeTicketError
     from .formats import bundle
 
     if batch < 1:

@@ -143,9 +143,8 @@ def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, 
         host_lib = Path(tmp) / names.TVM_DIR / ".host-check.so"
         build_module(mod, tvm.target.Target(host_llvm(tvm))).export_library(str(host_lib))
     lif = ort_runner.layers
-    syn = [n[len(EVENTS):] for n in ort_runner.counted if n.startswith(EVENTS)]
     shapes = [list(s) for s in ort_runner.state_shapes] if layout == "streaming" else []
-    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, syn, shapes)
+    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, ort_runner.synapses, shapes)
     ol, oc = ort_runner.run(x)
     tl, tc = tr.run(x)
     check = compare(ol, {k: v for k, v in oc.items() if not k.startswith(EVENTS)}, tl, tc)

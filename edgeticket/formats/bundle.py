@@ -43,6 +43,11 @@ def load(bundle_dir: Path, verify_files: bool = True) -> dict:
     return m
 
 
+def synaptic_layers(manifest: dict) -> list[str]:
+    """The conv/linear layers fed by spikes (their input events are counted), in graph order."""
+    return [L["name"] for L in manifest["layers"] if L["input"] == "spikes"]
+
+
 def validation_samples(bundle_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The inputs the bundle was validated on (normalised like the training data) and their labels."""
     with np.load(Path(bundle_dir) / names.VALIDATION_SAMPLES, allow_pickle=False) as z:

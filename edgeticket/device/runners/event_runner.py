@@ -14,6 +14,7 @@ import numpy as np
 from ...errors import EdgeTicketError
 from ...formats import names
 from ..machine import machine_arch
+from ...formats.bundle import synaptic_layers
 from .base import Runner
 
 
@@ -55,9 +56,8 @@ class EventRunner(Runner):
                 raise EdgeTicketError(f"the bundle's event kernels are {built} and this {machine_arch()} machine "
                                       f"cannot build them ({e}); or compile the bundle for a target of this machine "
                                       "(`--target host` on this one)") from None
-        syn = [L["name"] for L in manifest["layers"] if L["input"] == "spikes"]
         return cls(Path(bundle_dir) / names.EVENT_NET, manifest["layout"], manifest["timesteps"],
-                   manifest["lif"]["layers"], syn, library=path, threads=threads)
+                   manifest["lif"]["layers"], synaptic_layers(manifest), library=path, threads=threads)
 
     def __del__(self):
         net = getattr(self, "net", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import require_extra
+from ...formats.bundle import synaptic_layers
 from .base import Runner
 
 
@@ -42,9 +43,9 @@ class TvmRunner(Runner):
     @classmethod
     def open(cls, bundle_dir: Path, manifest: dict, threads: int | None = None):
         tv = manifest["backends"]["tvm"]
-        syn = [L["name"] for L in manifest["layers"] if L["input"] == "spikes"]
         return cls(Path(bundle_dir) / tv["library"], manifest["layout"], manifest["timesteps"],
-                   manifest["lif"]["layers"], syn, manifest["lif"]["state_shapes"], threads=threads)
+                   manifest["lif"]["layers"], synaptic_layers(manifest), manifest["lif"]["state_shapes"],
+                   threads=threads)
 
     def prepare(self, x):
         return self.tvm.runtime.tensor(x, self.dev)
