@@ -21,6 +21,7 @@ from ..errors import EdgeTicketError
 from ..formats import bundle as bundle_fmt
 from ..formats import names
 from ..formats.ticket import versions
+from . import tensorrt
 from .deploy import LAYOUTS, layer_table, state_shapes, to_deploy
 from .memory_plan import mib, plan
 from .onnx_export import DEFAULT_OPSET, export
@@ -336,6 +337,9 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     (tmp / names.MODEL).write_bytes(data)
     np.savez(tmp / names.VALIDATION_SAMPLES, x=x, y=y)
     files = [names.MODEL, names.VALIDATION_SAMPLES, *sorted(backend_files)]
+    if tensorrt.wanted(target):
+        manifest["tensorrt"] = _tensorrt_graph(tmp, data, runner, layout, int(info["timesteps"]["deploy"]), x, log)
+        files.append(names.TENSORRT_MODEL)
     manifest["files"] = {f: store.sha256_file(tmp / f) for f in files}
     store.write_json(tmp / names.MANIFEST, manifest)
     bundle_fmt.load(tmp)  # the api validates the folder it wrote
@@ -345,6 +349,24 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     store.fsync_dir(final.parent)
     manifest["bundle_dir"] = str(final)
     return manifest
+
+
+def _tensorrt_graph(tmp: Path, data: bytes, runner, layout: str, timesteps: int, x, log) -> dict:
+    """tensorrt/model.onnx: the graph TensorRT's ONNX parser takes (dense weights), spike-exact vs model.onnx."""
+    folded = tensorrt.fold_weights(data)
+    check = tensorrt.check_equal(folded, runner, layout, timesteps, x)
+    if not check["spikes_equal"]:
+        raise EdgeTicketError("the TensorRT graph (dense weights) does not reproduce model.onnx's spikes; "
+                              "please report this bundle's ticket")
+    path = tmp / names.TENSORRT_MODEL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(folded)
+    log(f"TensorRT graph {names.TENSORRT_MODEL}: weights dense ({len(folded):,} B), spikes equal to model.onnx on "
+        f"{check['inputs']} inputs")
+    return {"file": names.TENSORRT_MODEL, "bytes": len(folded), "op_types": tensorrt.op_types(folded),
+            "validation": check,
+            "note": "for trtexec --onnx / TensorRT's ONNX parser: model.onnx with the packed-weight decode folded "
+                    "into dense float32 weights (BitShift and uint8 tensors are outside TensorRT's ONNX support)"}
 
 
 def _versions() -> dict:

@@ -50,6 +50,7 @@ class Target:
     cross_compiler: str | None
     native_cc: str | None
     native_cflags: tuple[str, ...]
+    tensorrt_version: str | None  # the TensorRT whose ONNX parser runs this board's graphs ([tensorrt] version)
     path: Path
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
@@ -105,7 +106,8 @@ def load_target_file(path: Path) -> Target:
         tvm_target=tvm_target, tvm_host=(raw.get("tvm") or {}).get("host"),
         cross_compiler=(raw.get("tvm") or {}).get("cross_compiler"),
         native_cc=_get(raw, "native.cc", str, path, optional=True),
-        native_cflags=tuple(_get(raw, "native.cflags", list, path, optional=True) or ()), path=path, raw=raw)
+        native_cflags=tuple(_get(raw, "native.cflags", list, path, optional=True) or ()),
+        tensorrt_version=_get(raw, "tensorrt.version", str, path, optional=True), path=path, raw=raw)
 
 
 def available(directory: Path | None = None) -> list[str]:

@@ -65,6 +65,10 @@ def describe(m: dict) -> str:
                         if tv.get("validation") else ""))
     elif tv:
         lines.append(f"  tvm        not built: {tv.get('reason')}")
+    trt = m.get("tensorrt")
+    if trt:
+        lines.append(f"  tensorrt   {trt['file']} ({trt['bytes']:,} B, weights dense) for TensorRT's ONNX parser; spikes "
+                     f"equal to model.onnx on {trt['validation']['inputs']} inputs: {trt['validation']['spikes_equal']}")
     if "default" in b:
         lines.append(f"  backend    default {b['default']}: {b.get('reason', '')}")
     for warn in m.get("warnings", []):
@@ -73,7 +77,9 @@ def describe(m: dict) -> str:
 
 
 def backends_table(r: dict) -> str:
+    emulated = [p["device"]["emulator"] for p in r["profiles"].values() if p.get("emulated")]
     lines = [f"profile of {r['bundle']} at batch {r['batch']} ({r['runs']} runs each, one process per backend)",
+             *([f"  EMULATED: {emulated[0]}: latencies are the emulator's, not the board's"] if emulated else []),
              "  backend        p50          vs onnxruntime   peak RSS     spikes equal to onnxruntime"]
     for b, row in r["backends"].items():
         ratio = f"{row['over_onnxruntime']:.3f}x" if row["over_onnxruntime"] is not None else "-"
@@ -95,6 +101,8 @@ def profile_table(r: dict) -> str:
         f"at batch {r['settings']['batch']}: {r['throughput_samples_per_s']:.1f} samples/s "
         f"({r['settings']['runs']} runs, {r['settings']['inputs']})",
         f"  load       {_ms(r['load']['seconds'])}",
+        *([f"  EMULATED   {d['emulator']}: latencies are the emulator's, not the board's; spikes and SynOps hold"]
+          if r.get("emulated") else []),
         f"  memory     peak RSS {_mib1(mem['peak_rss_bytes'])} (load {_mib1(mem['peak_rss_load_bytes'])}, inference "
         f"{_mib1(mem['peak_rss_inference_bytes'])}; process before load {_mib1(mem['process_baseline_bytes'])})",
         f"             plan {_mib1(mem['plan_total_bytes'])}, budget {_mib1(mem['budget_bytes'])}: {mem['verdict']}",
@@ -136,3 +144,13 @@ def targets_table(targets) -> str:
                      str(t.max_opset), t.providers[0].replace("ExecutionProvider", ""), t.description))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:6], widths)) + "  " + r[6] for r in rows)
+
+
+def machine_table(m: dict) -> str:
+    return "\n".join([
+        f"edgeticket {m['edgeticket']} on {m['arch']} ({m['cpu']}, {m['cores']} cores, {_mib1(m['ram_bytes'] or 0)} RAM)",
+        f"  os         {m['os']}, Python {m['python']}",
+        f"  runtimes   numpy {m['numpy']}, onnxruntime {m['onnxruntime']} ({', '.join(m['onnxruntime_providers'])}), "
+        f"TVM runtime {'installed' if m['tvm_runtime'] else 'not installed'}",
+        f"  emulated   {m['emulator'] or 'no'}",
+    ])

@@ -5,7 +5,8 @@ Run folder:    run.json, early_time.json, summary.{csv,json,png}, level_<k>/ (a 
 Ticket folder: mask / rewind / trained .safetensors, ticket.json (written last: it marks the level finished),
                checkpoint.pt while a level trains
 Bundle folder: manifest.json, model.onnx, validation.npz, event/model.etsp + event/libetevent-<arch>.so,
-               tvm/<target>.so, profile.json (written by `edgeticket profile`)
+               tvm/<target>.so, tensorrt/model.onnx (TensorRT targets), profile.json (written by `edgeticket profile`),
+               profile-<host>.json (brought back by `edgeticket profile --host`)
 Experiment:    experiment.json
 """
 
@@ -36,11 +37,17 @@ PROFILE_JSON = "profile.json"
 EVENT_DIR = "event"
 EVENT_NET = f"{EVENT_DIR}/model.etsp"
 TVM_DIR = "tvm"
+TENSORRT_MODEL = "tensorrt/model.onnx"  # TensorRT targets: model.onnx with the weight decode folded (dense)
 
 
 def event_library(arch: str) -> str:
     """The event-driven kernels built for one CPU architecture, inside the bundle."""
     return f"{EVENT_DIR}/libetevent-{arch}.so"
+
+
+def remote_profile(host_label: str) -> str:
+    """The profile `edgeticket profile --host` brought back from a board, inside the bundle."""
+    return f"profile-{host_label}.json"
 
 
 def tvm_library(target_name: str) -> str:
