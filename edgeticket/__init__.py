@@ -4,4 +4,4 @@ Importing the package is cheap and needs no torch: the search stage imports torc
 bundle loading and profiling on a device can run with numpy + safetensors + onnxruntime alone.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -68,15 +68,32 @@ def inspect(bundle_dir: str | Path) -> dict:
     return m
 
 
+def machine() -> dict:
+    """What this machine is: edgeticket's version, CPU architecture (as targets name it), CPU, cores, memory,
+    Python, runtimes, and whether it runs under an emulator (`profile --host` asks a board this first)."""
+    from . import __version__
+    from .device import machine as facts
+    from .errors import missing_extra
+    from .formats import bundle
+
+    f = facts.facts()
+    return {"edgeticket": __version__, "arch": facts.machine_arch(), **f, "emulated": f["emulator"] is not None,
+            "tvm_runtime": not missing_extra("tvm"), "bundle_format_version": bundle.FORMAT_VERSION}
+
+
 def profile(bundle_dir: str | Path, backend: str = "onnxruntime", calibrate: bool = False, target: str | None = None,
             calibration_dir: str | Path | None = None, out: str | Path | None = None, log=print,
-            **settings) -> dict:
+            board=None, **settings) -> dict:
     """Measure a bundle on this machine with one backend, or with `all` of those it carries for this machine
     (each in its own process, side by side). settings: the fields of device.profile.run.ProfileSettings (runs,
-    warmup, batch, threads, random_inputs); calibrate/target/calibration_dir take one backend."""
+    warmup, batch, threads, random_inputs); calibrate/target/calibration_dir take one backend.
+    board: a device.remote.Board (or "[user@]host[:port]") to profile on over ssh instead of here; the profile
+    comes back beside the bundle and, with calibrate, the record into this machine's calibration store."""
     from .device.profile import run
 
     measure = run.ProfileSettings(**settings)
+    if board is not None:
+        return _profile_on_board(bundle_dir, board, measure, backend, calibrate, target, calibration_dir, out, log)
     if backend != "all":
         return run.profile(bundle_dir, measure, backend=backend, calibrate=calibrate, target=target,
                            calibration_dir=calibration_dir, out=out, log=log)
@@ -88,6 +105,22 @@ def profile(bundle_dir: str | Path, backend: str = "onnxruntime", calibrate: boo
     measure.check()
     names = runners.available(bundle.load(Path(bundle_dir)))
     return run.profile_backends(bundle_dir, names, measure, out=out, log=log)
+
+
+def _profile_on_board(bundle_dir, board, measure, backend, calibrate, target, calibration_dir, out, log) -> dict:
+    from .device import remote, runners
+    from .formats import bundle
+
+    if isinstance(board, str):
+        board = remote.Board.parse(board)
+    measure.check()
+    if backend != "all":
+        runners.check_backend(backend)
+    if (calibrate or target) and backend != "onnxruntime":
+        raise EdgeTicketError("--calibrate and --target take --backend onnxruntime")
+    calibrate_target = (target or bundle.read_manifest(Path(bundle_dir))["target"]["name"]) if calibrate else None
+    return remote.profile(bundle_dir, board, ["--backend", backend, *measure.cli_args()], calibrate_target,
+                          calibration_dir, out, log)
 
 
 def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir: str | Path | None = None) -> dict:

@@ -194,19 +194,48 @@ def inspect_cmd(bundle_dir, as_json):
               help="onnxruntime, event, tvm, or 'all' (every backend the bundle has for this machine, each in its "
                    "own process, side by side).")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout.")
+@click.option("--host", default=None, metavar="[USER@]HOST[:PORT]",
+              help="Profile on this board over ssh (BatchMode: keys or agent, no password prompt): copies the bundle "
+                   "(what changed), runs the board's edgeticket there, brings profile-<host>.json back into the "
+                   "bundle and, with --calibrate, the record into this machine's calibration folder.")
+@click.option("--identity", default=None, type=click.Path(dir_okay=False), help="--host: ssh private key (ssh -i).")
+@click.option("--ssh-option", "ssh_options", multiple=True, metavar="OPTION",
+              help="--host: an ssh -o option, e.g. 'ProxyJump=gateway' (repeatable).")
+@click.option("--remote-dir", default="edgeticket", show_default=True,
+              help="--host: the board's work folder (relative to the login's home).")
+@click.option("--remote-python", default="python3", show_default=True,
+              help="--host: the board's Python that has edgeticket installed (e.g. ~/venv/bin/python).")
 def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibrate, target_name, calibration_dir, out,
-                backend, as_json):
-    """Measure a bundle on this device: latency, peak memory, spike rates, SynOps (needs no torch)."""
+                backend, as_json, host, identity, ssh_options, remote_dir, remote_python):
+    """Measure a bundle on this device, or on a board with --host: latency, peak memory, spike rates, SynOps
+    (needs no torch)."""
     from . import api
     from .device.views import backends_table, profile_table
 
+    board = None
+    if host:
+        from .device.remote import Board
+
+        board = Board.parse(host, identity=identity, ssh_options=tuple(ssh_options), remote_dir=remote_dir,
+                            python=remote_python)
     r = api.profile(bundle_dir, backend=backend, log=_log, runs=runs, warmup=warmup, batch=batch, threads=threads,
                     random_inputs=random_inputs, calibrate=calibrate, target=target_name,
-                    calibration_dir=calibration_dir, out=out)
+                    calibration_dir=calibration_dir, out=out, board=board)
     if as_json:
         click.echo(json.dumps(r, indent=2))
     else:
         click.echo(backends_table(r) if backend == "all" else profile_table(r))
+
+
+@main.command("machine")
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+def machine_cmd(as_json):
+    """What this machine is: CPU architecture, cores, memory, runtimes, emulation (needs no torch)."""
+    from . import api
+    from .device.views import machine_table
+
+    m = api.machine()
+    click.echo(json.dumps(m, indent=2) if as_json else machine_table(m))
 
 
 @main.command("predict")

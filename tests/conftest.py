@@ -1,6 +1,14 @@
+import glob
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+REQUIRE_OLD_PYTHON = os.environ.get("EDGETICKET_REQUIRE_OLD_PYTHON") == "1"
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -50,3 +58,46 @@ def _user_state_in_tmp(tmp_path_factory):
     if "EDGETICKET_CALIBRATION" not in os.environ:
         os.environ["EDGETICKET_CALIBRATION"] = str(tmp_path_factory.mktemp("calibration"))
     yield
+
+
+def _version(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        return (int(out[0]), int(out[1])) if out else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def oldest_python() -> str | None:
+    """$EDGETICKET_OLD_PYTHON, else the oldest interpreter >= 3.8 under ~/.pyenv/versions (or on PATH)."""
+    if os.environ.get("EDGETICKET_OLD_PYTHON"):
+        return os.environ["EDGETICKET_OLD_PYTHON"]
+    found = {}
+    cands = glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python3")) + \
+        [f"python3.{m}" for m in range(8, 14)]
+    for c in cands:
+        v = _version(c)
+        if v and (3, 8) <= v < (3, 10):
+            found.setdefault(v, c)
+    return found[min(found)] if found else None
+
+
+@pytest.fixture(scope="session")
+def base_venv(tmp_path_factory):
+    """A fresh venv of the oldest Python here holding the built wheel's base install (the device runtime)."""
+    python = oldest_python()
+    if python is None:
+        if REQUIRE_OLD_PYTHON:
+            pytest.fail("EDGETICKET_REQUIRE_OLD_PYTHON=1 but no Python 3.8/3.9 was found (set EDGETICKET_OLD_PYTHON)")
+        pytest.skip("no Python 3.8 or 3.9 here (pyenv install 3.8, or set EDGETICKET_OLD_PYTHON)")
+    from build_wheel import build_wheel
+
+    root = tmp_path_factory.mktemp("base")
+    wheel = build_wheel(root)
+    venv = root / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--prefer-binary", str(wheel)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return venv

@@ -6,7 +6,6 @@ one), required in CI (EDGETICKET_REQUIRE_OLD_PYTHON=1)."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -20,7 +19,6 @@ from edgeticket import api
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from build_wheel import build_sdist, build_wheel  # noqa: E402
-REQUIRED = os.environ.get("EDGETICKET_REQUIRE_OLD_PYTHON") == "1"
 
 
 def test_wheel_and_sdist_carry_targets_calibration_records_and_c_sources(tmp_path):
@@ -37,46 +35,6 @@ def test_wheel_and_sdist_carry_targets_calibration_records_and_c_sources(tmp_pat
     with tarfile.open(build_sdist(tmp_path / "s")) as t:
         in_sdist = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     assert wanted <= in_wheel and wanted <= in_sdist, (wanted - in_wheel, wanted - in_sdist)
-
-
-def _version(python: str) -> tuple[int, int] | None:
-    try:
-        out = subprocess.run([python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-                             capture_output=True, text=True, timeout=30).stdout.split()
-        return (int(out[0]), int(out[1])) if out else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-
-
-def oldest_python() -> str | None:
-    """$EDGETICKET_OLD_PYTHON, else the oldest interpreter >= 3.8 under ~/.pyenv/versions (or on PATH)."""
-    if os.environ.get("EDGETICKET_OLD_PYTHON"):
-        return os.environ["EDGETICKET_OLD_PYTHON"]
-    found = {}
-    cands = glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python3")) + \
-        [f"python3.{m}" for m in range(8, 14)]
-    for c in cands:
-        v = _version(c)
-        if v and (3, 8) <= v < (3, 10):
-            found.setdefault(v, c)
-    return found[min(found)] if found else None
-
-
-@pytest.fixture(scope="module")
-def base_venv(tmp_path_factory):
-    python = oldest_python()
-    if python is None:
-        if REQUIRED:
-            pytest.fail("EDGETICKET_REQUIRE_OLD_PYTHON=1 but no Python 3.8/3.9 was found (set EDGETICKET_OLD_PYTHON)")
-        pytest.skip("no Python 3.8 or 3.9 here (pyenv install 3.8, or set EDGETICKET_OLD_PYTHON)")
-    root = tmp_path_factory.mktemp("base")
-    wheel = build_wheel(root)
-    venv = root / "venv"
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--prefer-binary", str(wheel)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return venv
 
 
 def _run(venv: Path, *args: str) -> subprocess.CompletedProcess:

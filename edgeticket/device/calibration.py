@@ -54,6 +54,18 @@ def newest_record(target: str, directory: str | Path | None = None) -> dict | No
     return max(recs, key=lambda r: r.get("date", "")) if recs else None
 
 
+def check_writable(directory: str | Path | None = None) -> Path:
+    """The user's calibration folder, checked (before a long measurement) to be writable or creatable."""
+    d = user_dir(directory)
+    nearest = d.absolute()
+    while not nearest.exists():
+        nearest = nearest.parent
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK):
+        raise EdgeTicketError(f"cannot write calibration records to {d}: give a writable folder with "
+                              "--calibration-dir (or $EDGETICKET_CALIBRATION)")
+    return d
+
+
 def append_record(target: str, record: dict, directory: str | Path | None = None) -> Path:
     """Add a record to the user's file of `target` (the packaged records are not copied into it)."""
     p = calibration_file(user_dir(directory), target)

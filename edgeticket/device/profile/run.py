@@ -67,6 +67,10 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     path = output_path(out, bundle_dir)
     if calibrate and backend != "onnxruntime":
         raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
+    emulator = machine.emulated_by()
+    if calibrate and emulator:
+        raise EdgeTicketError(f"--calibrate refused: this process runs under an emulator ({emulator}), so its "
+                              "latencies are the emulator's, not the board's; calibrate on the board itself")
     rss_before = rss.rss()
     can_reset = rss.reset_peak()
     t0 = time.perf_counter()
@@ -111,6 +115,7 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
                    "timesteps": manifest["timesteps"], "target": manifest["target"]["name"],
                    "weights": manifest["weights"]["format"]},
         "backend": backend,
+        "emulated": emulator is not None,  # latencies under an emulator say nothing about the board
         "device": {**machine.facts(),
                    "provider": runner.provider if backend == "onnxruntime" else backend,
                    "intra_op_threads": threads or "onnxruntime default"},
@@ -136,7 +141,7 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     if calibrate:
         result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, calibration_dir, log)
     rec = calibration.newest_record(target_name, calibration_dir)
-    if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime":
+    if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime" and not emulator:
         from ..targets import load_target
         from .predict import predict_latency
 
@@ -210,14 +215,14 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], settings: Prof
     results = {}
     with tempfile.TemporaryDirectory() as d:
         for b in backends:
-            path = Path(d) / f"{b}.json"
+            one = Path(d) / f"{b}.json"
             cmd = [sys.executable, "-m", "edgeticket", "profile", str(bundle_dir), "--backend", b,
-                   *settings.cli_args(), "--out", str(path), "--json"]
+                   *settings.cli_args(), "--out", str(one), "--json"]
             log(f"profiling backend {b} in its own process")
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 raise EdgeTicketError(f"profiling backend {b} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-            results[b] = json.loads(path.read_text())
+            results[b] = json.loads(one.read_text())
     base = results.get("onnxruntime")
     rows = {}
     for b, r in results.items():
@@ -228,6 +233,7 @@ def profile_backends(bundle_dir: str | Path, backends: list[str], settings: Prof
         if b == "event":
             rows[b]["resident_weight_bytes"] = r["memory"].get("event_resident_weight_bytes")
     combined = {"format_version": FORMAT_VERSION, "kind": "profile-backends", "bundle": str(bundle_dir),
-                "batch": settings.batch, "runs": settings.runs, "backends": rows, "profiles": results}
+                "batch": settings.batch, "runs": settings.runs,
+                "emulated": any(r.get("emulated") for r in results.values()), "backends": rows, "profiles": results}
     combined["profile_json"] = str(_write(combined, path))
     return combined

@@ -1,0 +1,337 @@
+"""`edgeticket profile BUNDLE --host [user@]host[:port]`: profile a bundle on a board from the workstation.
+
+It drives the system's OpenSSH client (`ssh -o BatchMode=yes`) rather than a Python SSH library: the user's keys,
+agent, ~/.ssh/config aliases, ProxyJump and known_hosts work as they do at the prompt, nothing is added to the
+base install, and every step can be typed by hand (docs/devices.md shows them). A profile is three sessions:
+
+1. probe: the board's edgeticket (`edgeticket machine --json`: version, CPU architecture, emulation) and the
+   sha256s of what an earlier run left in the board's copy of the bundle;
+2. copy: the files whose sha256 differs, as one tar stream unpacked by the board's `tar`; files no longer in
+   the bundle are removed there (a rerun copies only what changed);
+3. run: the board's `edgeticket profile --json`; its progress lines stream to the user, its stdout is the
+   profile, written beside the bundle here as profile-<host>.json; with --calibrate, the board's new record is
+   appended to this workstation's calibration store under the target's name.
+
+On the board everything lives under the remote folder (default ~/edgeticket): bundles/<bundle>/,
+profiles/<bundle>.json and calibration/ (the board's own records).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__, store
+from ..errors import EdgeTicketError
+from ..formats import bundle as bundle_fmt
+from ..formats import names
+
+# the oldest board-side edgeticket that has what this module calls (`machine --json`, profile's --json output)
+MIN_BOARD_VERSION = "0.3.0"
+_STATUS = "@@edgeticket-status"
+_HASHES = "@@edgeticket-hashes"
+
+
+@dataclass(frozen=True)
+class Board:
+    """Where and how to reach a board: `[user@]host[:port]` plus the ssh settings."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+    identity: str | None = None  # ssh -i
+    ssh_options: tuple[str, ...] = ()  # each passed as ssh -o OPTION
+    remote_dir: str = "edgeticket"  # on the board; relative paths are relative to the login's home
+    python: str = "python3"  # the board's Python that has edgeticket installed (a venv's python works)
+    connect_timeout_s: int = 15
+
+    @classmethod
+    def parse(cls, spec: str, **settings) -> "Board":
+        """`[user@]host[:port]` ([v6:addr]:port for IPv6 literals)."""
+        m = re.fullmatch(r"(?:([^@\s:]+)@)?(\[[0-9a-fA-F:.]+\]|[^@\s:\[\]]+)(?::(\d+))?", spec or "")
+        if not m or (m.group(3) is not None and not 0 < int(m.group(3)) < 65536):
+            raise EdgeTicketError(f"--host '{spec}' is not [user@]host[:port] (e.g. pi@raspberrypi.local or "
+                                  "pi@192.168.1.20:2222)")
+        return cls(host=m.group(2).strip("[]"), user=m.group(1), port=int(m.group(3)) if m.group(3) else None,
+                   **settings)
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    @property
+    def label(self) -> str:
+        """The host as a file-name part (profile-<label>.json)."""
+        return re.sub(r"[^A-Za-z0-9._-]", "_", self.host + (f"_{self.port}" if self.port else ""))
+
+    def ssh_command(self, script: str) -> list[str]:
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout_s}"]
+        if self.port:
+            cmd += ["-p", str(self.port)]
+        if self.identity:
+            cmd += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
+        for opt in self.ssh_options:
+            cmd += ["-o", opt]
+        return cmd + [self.destination, script]
+
+    def edgeticket(self, *args: str) -> str:
+        return " ".join([shlex.quote(self.python), "-m", "edgeticket", *map(shlex.quote, args)])
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.remote_dir.rstrip("/") or "/", *parts])
+
+
+@dataclass
+class Transfer:
+    """What a copy moved."""
+
+    copied: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    payload_bytes: int = 0  # the copied files' sizes
+    stream_bytes: int = 0  # what went through ssh (tar framing included)
+
+    def as_dict(self) -> dict:
+        return {"copied_files": len(self.copied), "unchanged_files": len(self.unchanged),
+                "removed_files": len(self.removed), "copied_bytes": self.payload_bytes,
+                "stream_bytes": self.stream_bytes, "copied": self.copied}
+
+
+# ---- pure rules (tested without a board) ----
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v.split("+")[0])[:3])
+
+
+def probe_verdict(board: Board, rc: int | None, machine_json: str, stderr: str) -> dict:
+    """The board's `edgeticket machine --json` output, or a one-line error naming what to install there."""
+    last = next((l.strip() for l in reversed(stderr.splitlines()) if l.strip()), "")
+    need = f"'edgeticket>={MIN_BOARD_VERSION}'"
+    py = board.python
+    if rc is None:
+        said = (machine_json.strip().splitlines() or [last or "nothing"])[0]
+        raise EdgeTicketError(f"{board.destination} did not run the command ({said}): log in as a user with a "
+                              "shell, or check the account's ssh forced command")
+    if rc == 127 or ("not found" in last and "edgeticket" not in last) or "No such file" in last:
+        raise EdgeTicketError(f"{board.destination} has no {py} ({last}): install Python 3.8+ there and "
+                              f"`{py} -m pip install {need}`, or give the board's Python with --remote-python")
+    if "No module named edgeticket" in stderr:
+        raise EdgeTicketError(f"edgeticket is not installed for {py} on {board.destination}: run "
+                              f"`{py} -m pip install {need}` there (or give the Python that has it with --remote-python)")
+    if "No such command" in stderr:
+        raise EdgeTicketError(f"the edgeticket on {board.destination} is too old for profile --host (it lacks "
+                              f"`edgeticket machine`): run `{py} -m pip install -U {need}` there")
+    if rc != 0:
+        raise EdgeTicketError(f"`edgeticket machine` failed on {board.destination}: {last or f'exit {rc}'}")
+    try:
+        facts = json.loads(machine_json)
+        version = str(facts["edgeticket"])
+        facts["arch"]
+    except (ValueError, KeyError, TypeError):
+        raise EdgeTicketError(f"{board.destination}: `edgeticket machine --json` printed no machine facts "
+                              f"({machine_json.strip()[:80]!r}): run `{py} -m pip install -U {need}` there") from None
+    if version_tuple(version) < version_tuple(MIN_BOARD_VERSION):
+        raise EdgeTicketError(f"{board.destination} has edgeticket {version}; profile --host needs >= "
+                              f"{MIN_BOARD_VERSION} (this workstation has {__version__}): run "
+                              f"`{py} -m pip install -U {need}` there")
+    return facts
+
+
+def library_arches(manifest: dict) -> set[str]:
+    """The CPU architectures of the native libraries a bundle carries (TVM, event kernels)."""
+    b = manifest.get("backends", {})
+    tvm, event = b.get("tvm") or {}, b.get("event") or {}
+    return {a for a in (tvm.get("arch") if tvm.get("built") else None,
+                        (event.get("library") or {}).get("arch") if event.get("built") else None) if a}
+
+
+def arch_verdict(bundle_dir: Path, manifest: dict, board: Board, board_arch: str, targets_of_arch: list[str]) -> None:
+    """Refuse a bundle whose libraries are built for another CPU than the board's, naming targets to compile for."""
+    other = sorted(library_arches(manifest) - {board_arch})
+    if not other:
+        return
+    which = (f"a {board_arch} target ({', '.join(targets_of_arch)}): edgeticket compile TICKET --target "
+             f"{targets_of_arch[0]}" if targets_of_arch else f"a target file of your own with arch = \"{board_arch}\"")
+    raise EdgeTicketError(f"{bundle_dir} carries libraries built for {', '.join(other)} (target "
+                          f"{manifest['target']['name']}) but {board.destination} is {board_arch}: compile the "
+                          f"ticket for {which}")
+
+
+def plan_copy(local: dict[str, str], remote: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """(to copy, unchanged, to remove) from {relative path: sha256} here and on the board. The manifest goes
+    last, so an interrupted copy leaves a bundle that fails its checks there instead of a mixed one that passes."""
+    copy = sorted((f for f in local if remote.get(f) != local[f]), key=lambda f: (f == names.MANIFEST, f))
+    return copy, sorted(f for f in local if remote.get(f) == local[f]), sorted(f for f in remote if f not in local)
+
+
+def parse_probe(stdout: str) -> tuple[int | None, str, dict[str, str]]:
+    """(exit code of `edgeticket machine`, its stdout, {path: sha256} of the board's copy) from the probe's output."""
+    head, _, rest = stdout.partition(_STATUS)
+    status, _, hashes = rest.partition(_HASHES)
+    try:
+        rc: int | None = int(status.split()[0])
+    except (IndexError, ValueError):
+        rc = None  # the login did not run the script (a nologin shell, a forced command)
+    found = {}
+    for line in hashes.splitlines():  # sha256sum: "<digest>  ./<path>" ("*" before the path in binary mode)
+        parts = line.split(None, 1)
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            name = parts[1].strip().lstrip("*")
+            found[name[2:] if name.startswith("./") else name] = parts[0]
+    return rc, head, found
+
+
+# ---- the three ssh sessions ----
+
+def _ssh_failed(board: Board, stderr: str) -> EdgeTicketError:
+    last = next((l.strip() for l in reversed(stderr.splitlines()) if l.strip()), "no message")
+    return EdgeTicketError(f"ssh {board.destination}: {last} (check the host, its port, and your key: --identity, "
+                           "or `ssh BatchMode=yes` must log in without a password)")
+
+
+def _run(board: Board, script: str, stdin=None) -> subprocess.CompletedProcess:
+    if shutil.which("ssh") is None:
+        raise EdgeTicketError("no ssh client on this machine: install OpenSSH's client (Debian: apt install "
+                              "openssh-client)")
+    r = subprocess.run(board.ssh_command(script), input=stdin, capture_output=True)
+    if r.returncode == 255:
+        raise _ssh_failed(board, r.stderr.decode(errors="replace"))
+    return r
+
+
+def probe(board: Board, bundle_name: str) -> tuple[dict, dict[str, str]]:
+    """(the board's machine facts, {path: sha256} of its copy of the bundle)."""
+    copy_dir = shlex.quote(board.path("bundles", bundle_name))
+    script = (f"{board.edgeticket('machine', '--json')}; echo; echo {_STATUS} $?; echo {_HASHES}; "
+              f"cd {copy_dir} 2>/dev/null && find . -type f ! -name 'profile*.json' -exec sha256sum {{}} + "
+              "2>/dev/null; exit 0")
+    r = _run(board, script)
+    rc, out, hashes = parse_probe(r.stdout.decode(errors="replace"))
+    return probe_verdict(board, rc, out, r.stderr.decode(errors="replace")), hashes
+
+
+class _Counter:
+    def __init__(self, raw):
+        self.raw, self.n = raw, 0
+
+    def write(self, b):
+        self.n += len(b)
+        return self.raw.write(b)
+
+    def flush(self):
+        self.raw.flush()
+
+
+def copy_bundle(board: Board, bundle_dir: Path, manifest: dict, remote_hashes: dict[str, str]) -> Transfer:
+    local = dict(manifest["files"])
+    local[names.MANIFEST] = store.sha256_file(bundle_dir / names.MANIFEST)
+    to_copy, same, stale = plan_copy(local, remote_hashes)
+    t = Transfer(copied=to_copy, unchanged=same, removed=stale)
+    if not to_copy and not stale:
+        return t
+    target = shlex.quote(board.path("bundles", bundle_dir.name))
+    rm = f"rm -f -- {' '.join(shlex.quote(f) for f in stale)} && " if stale else ""
+    proc = subprocess.Popen(board.ssh_command(f"mkdir -p {target} && cd {target} && {rm}tar -xf -"),
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    counter = _Counter(proc.stdin)
+    try:
+        with tarfile.open(fileobj=counter, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for f in to_copy:
+                tar.add(str(bundle_dir / f), arcname=f, recursive=False)
+                t.payload_bytes += (bundle_dir / f).stat().st_size
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.wait() == 255:
+        raise _ssh_failed(board, err)
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or ["?"])[-1]
+        raise EdgeTicketError(f"copying {bundle_dir} to {board.destination}:{board.path('bundles')} failed: {last} "
+                              "(is the remote folder writable? choose another with --remote-dir)")
+    t.stream_bytes = counter.n
+    return t
+
+
+def run_profile(board: Board, bundle_name: str, args: list[str], log: Callable[[str], None]) -> dict:
+    """Run the board's `edgeticket profile ... --json`, streaming its progress lines; returns its JSON."""
+    script = "mkdir -p " + shlex.quote(board.path("profiles")) + " && " + board.edgeticket(
+        "profile", board.path("bundles", bundle_name), *args, "--json",
+        "--out", board.path("profiles", f"{bundle_name}.json"))
+    proc = subprocess.Popen(board.ssh_command(script), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tail: list[str] = []
+
+    def relay():
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            tail.append(line)
+            log(f"[{board.host}] {line}")
+
+    reader = threading.Thread(target=relay, daemon=True)
+    reader.start()
+    out = proc.stdout.read().decode(errors="replace")
+    proc.wait()
+    reader.join()
+    if proc.returncode == 255:
+        raise _ssh_failed(board, "\n".join(tail))
+    if proc.returncode != 0:
+        last = next((l for l in reversed(tail) if l.strip()), f"exit {proc.returncode}")
+        raise EdgeTicketError(f"on {board.destination}: {last.replace('Error: ', '', 1)}")
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise EdgeTicketError(f"{board.destination}: edgeticket profile printed no JSON ({out.strip()[:80]!r})") \
+            from None
+
+
+def profile(bundle_dir: str | Path, board: Board, profile_args: list[str], calibrate_target: str | None,
+            calibration_dir, out: str | Path | None, log: Callable[[str], None]) -> dict:
+    """Copy the bundle to the board (what changed), profile it there, and bring the profile (and, with
+    `calibrate_target`, the calibration record) back. `profile_args`: the board's profile options."""
+    from . import calibration
+    from .profile.run import output_path
+    from .targets import load_all
+
+    t0 = time.perf_counter()
+    bundle_dir = Path(bundle_dir)
+    manifest = bundle_fmt.load(bundle_dir)  # a bundle that fails its checks here is not sent
+    path = output_path(out or bundle_dir / names.remote_profile(board.label), bundle_dir)
+    if calibrate_target:
+        calibration.check_writable(calibration_dir)
+    facts, remote_hashes = probe(board, bundle_dir.name)
+    arch_verdict(bundle_dir, manifest, board, facts["arch"], [t.name for t in load_all() if t.arch == facts["arch"]])
+    log(f"{board.destination}: edgeticket {facts['edgeticket']}, {facts['arch']}, Python {facts.get('python')}"
+        + (f", EMULATED ({facts['emulator']})" if facts.get("emulator") else ""))
+    moved = copy_bundle(board, bundle_dir, manifest, remote_hashes)
+    log(f"copied {len(moved.copied)} files ({moved.payload_bytes:,} B) to {board.destination}:"
+        f"{board.path('bundles', bundle_dir.name)}; {len(moved.unchanged)} unchanged")
+    args = list(profile_args)
+    if calibrate_target:
+        args += ["--calibrate", "--target", calibrate_target, "--calibration-dir", board.path("calibration")]
+    result = run_profile(board, bundle_dir.name, args, log)
+    where = f"{board.destination}:{board.path('bundles', bundle_dir.name)}"
+    if isinstance(result.get("bundle"), dict):
+        result["bundle"]["dir"] = where
+    else:
+        result["bundle"] = where
+    result["remote"] = {"host": board.destination, "port": board.port, "board": facts,
+                        "remote_bundle_dir": board.path("bundles", bundle_dir.name),
+                        "transfer": moved.as_dict(), "round_trip_s": None}
+    if calibrate_target:
+        rec = result["calibration"]["record"]
+        result["calibration"]["board_record_file"] = result["calibration"]["record_file"]
+        result["calibration"]["record_file"] = str(calibration.append_record(calibrate_target, rec, calibration_dir))
+        log(f"calibration record of {calibrate_target} from {board.host} appended to "
+            f"{result['calibration']['record_file']}")
+    result["remote"]["round_trip_s"] = time.perf_counter() - t0
+    result["profile_json"] = str(store.write_json(path, result))
+    return result
