@@ -4,6 +4,7 @@ model's choice) and the TVM backend (host build validated, cross builds for ever
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import shutil
 
@@ -182,6 +183,8 @@ def test_compile_with_event_backend_and_profile_side_by_side_cli(ticket, tmp_pat
     assert set(p["backends"]) == {"onnxruntime", "event"}
     assert p["backends"]["event"]["spike_counts_equal_to_onnxruntime"] is True
     assert p["backends"]["event"]["peak_rss_bytes"] > 0
+    assert Path(p["profile_json"]) == tmp_path / "b" / "profile.json"  # was written into a deleted temp folder
+    assert json.loads(Path(p["profile_json"]).read_text())["kind"] == "profile-backends"
 
 
 def test_bad_backend_is_a_one_line_error(ticket, tmp_path):

@@ -226,3 +226,13 @@ def test_board_failures_are_one_line(sshd, ticket, tmp_path):
     out = run(python=str(fake))
     assert "is aarch64: compile the ticket for a aarch64 target" in out and "--target" in out
     assert not (tmp_path / "board" / "bundles").exists()  # nothing was copied for a board that cannot run it
+
+
+def test_machine_says_what_this_machine_is():
+    r = CliRunner().invoke(main, ["machine", "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["arch"] == machine.machine_arch() and m["edgeticket"] == api.machine()["edgeticket"]
+    assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 2
+    r = CliRunner().invoke(main, ["machine"])
+    assert r.exit_code == 0 and r.output.startswith(f"edgeticket {m['edgeticket']} on {m['arch']}")
