@@ -37,6 +37,8 @@ def test_host_specs():
     assert Board.parse("[fe80::1]:22").host == "fe80::1"
     cmd = Board.parse("jetson", identity="/k", ssh_options=("ProxyJump=gw",)).ssh_command("x")
     assert cmd[:3] == ["ssh", "-o", "BatchMode=yes"] and "-i" in cmd and "ProxyJump=gw" in cmd
+    b = Board.parse("pi@x", python="~/et/bin/python", remote_dir="~/my work")  # ~/ expands on the board
+    assert b.edgeticket("profile", b.path("bundles", "a b")) == "~/et/bin/python -m edgeticket profile ~/'my work/bundles/a b'"
     for bad in ("", "pi@", "host:0", "host:99999", "a b", "pi@host:port"):
         with pytest.raises(EdgeTicketError, match="not \\[user@\\]host\\[:port\\]"):
             Board.parse(bad)

@@ -84,10 +84,15 @@ class Board:
         return cmd + [self.destination, script]
 
     def edgeticket(self, *args: str) -> str:
-        return " ".join([shlex.quote(self.python), "-m", "edgeticket", *map(shlex.quote, args)])
+        return " ".join([sh_word(self.python), "-m", "edgeticket", *map(sh_word, args)])
 
     def path(self, *parts: str) -> str:
         return "/".join([self.remote_dir.rstrip("/") or "/", *parts])
+
+
+def sh_word(word: str) -> str:
+    """`word` quoted for the board's shell, a leading ~/ left to expand to the login's home."""
+    return "~/" + shlex.quote(word[2:]) if word.startswith("~/") else shlex.quote(word)
 
 
 @dataclass
@@ -210,7 +215,7 @@ def _run(board: Board, script: str, stdin=None) -> subprocess.CompletedProcess:
 
 def probe(board: Board, bundle_name: str) -> tuple[dict, dict[str, str]]:
     """(the board's machine facts, {path: sha256} of its copy of the bundle)."""
-    copy_dir = shlex.quote(board.path("bundles", bundle_name))
+    copy_dir = sh_word(board.path("bundles", bundle_name))
     script = (f"{board.edgeticket('machine', '--json')}; echo; echo {_STATUS} $?; echo {_HASHES}; "
               f"cd {copy_dir} 2>/dev/null && find . -type f ! -name 'profile*.json' -exec sha256sum {{}} + "
               "2>/dev/null; exit 0")
@@ -238,7 +243,7 @@ def copy_bundle(board: Board, bundle_dir: Path, manifest: dict, remote_hashes: d
     t = Transfer(copied=to_copy, unchanged=same, removed=stale)
     if not to_copy and not stale:
         return t
-    target = shlex.quote(board.path("bundles", bundle_dir.name))
+    target = sh_word(board.path("bundles", bundle_dir.name))
     rm = f"rm -f -- {' '.join(shlex.quote(f) for f in stale)} && " if stale else ""
     proc = subprocess.Popen(board.ssh_command(f"mkdir -p {target} && cd {target} && {rm}tar -xf -"),
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -264,7 +269,7 @@ def copy_bundle(board: Board, bundle_dir: Path, manifest: dict, remote_hashes: d
 
 def run_profile(board: Board, bundle_name: str, args: list[str], log: Callable[[str], None]) -> dict:
     """Run the board's `edgeticket profile ... --json`, streaming its progress lines; returns its JSON."""
-    script = "mkdir -p " + shlex.quote(board.path("profiles")) + " && " + board.edgeticket(
+    script = "mkdir -p " + sh_word(board.path("profiles")) + " && " + board.edgeticket(
         "profile", board.path("bundles", bundle_name), *args, "--json",
         "--out", board.path("profiles", f"{bundle_name}.json"))
     proc = subprocess.Popen(board.ssh_command(script), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
