@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeticket-installed
 DEMO_OUT ?= runs
 
-.PHONY: demo test install clean bench docs cross-tools
+.PHONY: demo test install clean bench docs cross-tools emulated-rpi4
 
 $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,16 +19,25 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	$(PY) -m edgeticket.device.native > /dev/null  # the event backend's kernels for this machine (needs a C compiler)
 	touch $(STAMP)
 
-# Debian's aarch64 cross compilers and qemu-user: cross-built TVM libraries and event kernels for the ARM
-# targets, and running the aarch64 kernels under emulation. Needs root (apt); without them those builds are
-# skipped with a note naming this target.
+# Debian's aarch64 cross compilers and qemu-user (cross-built TVM libraries and event kernels for the ARM targets,
+# run under emulation) and OpenSSH's server (the board end of the profile --host test). Needs root (apt); without
+# them those tests are skipped with a note naming this target.
+CROSS_PACKAGES := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user openssh-server
 cross-tools:
-	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+	@if command -v aarch64-linux-gnu-gcc >/dev/null && command -v aarch64-linux-gnu-g++ >/dev/null && \
+	    command -v qemu-aarch64 >/dev/null && test -x /usr/sbin/sshd; then \
 		echo "cross tools present"; \
 	else \
-		apt-get install -y -q gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user >/dev/null || \
-		(apt-get update -q >/dev/null && apt-get install -y -q gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user >/dev/null); \
+		apt-get install -y -q $(CROSS_PACKAGES) >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q $(CROSS_PACKAGES) >/dev/null); \
 	fi
+
+# An emulated Raspberry Pi 4: Debian bookworm's arm64 python3.11 + the aarch64 wheels of the base install and
+# the TVM runtime, run under qemu-user by the wrapper $(EMULATED_RPI4)/python3 (no root; needs qemu-aarch64
+# from cross-tools, apt-get and dpkg-deb, network access to Debian's mirror and PyPI). Quick no-op once built.
+EMULATED_RPI4 ?= .cache/emulated-rpi4
+emulated-rpi4:
+	bash tools/emulated_board.sh $(EMULATED_RPI4)
 
 install: $(STAMP)
 

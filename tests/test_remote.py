@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,6 +94,10 @@ def test_emulation_is_seen_where_the_cpu_the_kernel_describes_is_another_family(
     assert machine.emulator("x86_64", x86, {}) is None and machine.emulator("aarch64", arm, {}) is None
     assert machine.emulator("x86_64", arm, {}) is not None
     assert machine.emulator("aarch64", "", {}) is None  # nothing to go on: real hardware
+    # qemu >= 8.2 (or an emulated userland) shows an ARM cpuinfo; the kernel's modalias still tells
+    assert "modalias" in machine.emulator("aarch64", arm, {}, "cpu:type:x86,ven0000fam0006mod00CF:feature:,0000")
+    assert machine.emulator("aarch64", arm, {}, "cpu:type:aarch64:feature:,0000,0001") is None
+    assert machine.emulator("x86_64", x86, {}, "cpu:type:x86,ven0000fam0006mod00CF:feature:,0000") is None
     assert machine.emulator("aarch64", x86, {"EDGETICKET_EMULATED": "0"}) is None
     assert machine.emulator("x86_64", x86, {"EDGETICKET_EMULATED": "1"}) is not None
 
@@ -238,3 +243,54 @@ def test_machine_says_what_this_machine_is():
     assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 2
     r = CliRunner().invoke(main, ["machine"])
     assert r.exit_code == 0 and r.output.startswith(f"edgeticket {m['edgeticket']} on {m['arch']}")
+
+
+# ---- the emulated Raspberry Pi 4 as the board: compile here -> profile there, the whole user workflow ----
+
+EMULATED = Path(os.environ.get("EDGETICKET_EMULATED_RPI4", Path(__file__).resolve().parent.parent / ".cache" /
+                                "emulated-rpi4"))
+REQUIRE_EMULATED = os.environ.get("EDGETICKET_REQUIRE_EMULATED") == "1"
+
+
+@pytest.fixture(scope="module")
+def emulated_rpi4(tmp_path_factory):
+    """A python for the emulated board (make emulated-rpi4) with the built wheel's edgeticket on its path."""
+    if not (EMULATED / "python3").is_file() or shutil.which("aarch64-linux-gnu-gcc") is None:
+        if REQUIRE_EMULATED:
+            pytest.fail(f"EDGETICKET_REQUIRE_EMULATED=1 but {EMULATED}/python3 or the cross compilers are missing "
+                        "(make cross-tools emulated-rpi4)")
+        pytest.skip("no emulated Raspberry Pi 4: make cross-tools (root) then make emulated-rpi4")
+    from build_wheel import build_wheel
+
+    d = tmp_path_factory.mktemp("emulated")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(d / "site"),
+                        str(build_wheel(d))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    python = d / "board-python"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH='{d / 'site'}' exec '{EMULATED / 'python3'}' \"$@\"\n")
+    python.chmod(0o755)
+    return python
+
+
+def test_compile_here_profile_on_the_emulated_pi_over_ssh(sshd, emulated_rpi4, ticket, tmp_path):
+    m = api.compile_ticket(ticket, "rpi4", out=tmp_path / "bundles", name="pi", validation_n=16, log=lambda s: None)
+    assert m["backends"]["event"]["built"] and m["backends"]["tvm"]["built"]  # aarch64 builds, cross-compiled
+    b = Path(m["bundle_dir"])
+    records_before = len(calibration.records("rpi4"))
+    here = api.profile(b, runs=2, warmup=0, out=tmp_path / "here.json", log=lambda s: None)  # host onnxruntime
+    ssh = _cli_ssh(sshd, tmp_path / "board", str(emulated_rpi4))
+    r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--backend", "all", "--runs", "2", "--warmup", "0",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    there = json.loads(r.stdout)
+    assert there["remote"]["board"]["arch"] == "aarch64" and there["remote"]["board"]["emulated"]
+    assert set(there["profiles"]) == {"onnxruntime", "event", "tvm"} and there["emulated"] is True
+    for backend, p in there["profiles"].items():
+        assert p["device"]["machine"] == "aarch64" and p["emulated"] is True, backend
+        assert p["snn"]["spike_rates"] == here["snn"]["spike_rates"], backend  # spike for spike, every backend
+        assert p["snn"]["synops"] == here["snn"]["synops"], backend
+    r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "2"])
+    assert r.exit_code == 0 and "EMULATED" in r.stdout and "latencies are the emulator's" in r.stdout
+    r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "2", "--calibrate"])
+    assert r.exit_code == 2 and "--calibrate refused: this process runs under an emulator" in r.output
+    assert len(calibration.records("rpi4")) == records_before  # nothing from the emulator reached the store

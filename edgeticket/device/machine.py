@@ -49,26 +49,40 @@ def cpuinfo_family(cpuinfo: str) -> str | None:
     return next((fam for key, fam in _CPUINFO_FAMILY if key in keys), None)
 
 
-def emulator(arch: str, cpuinfo: str, env: dict) -> str | None:
+def modalias_family(modalias: str) -> str | None:
+    """The CPU family of /sys/devices/system/cpu/modalias ("cpu:type:x86,ven...", "cpu:type:aarch64:...")."""
+    kind = modalias.strip()[len("cpu:type:"):] if modalias.strip().startswith("cpu:type:") else ""
+    kind = kind.split(",", 1)[0].split(":", 1)[0]
+    return _ARCH_FAMILY.get(normalise_arch(kind), "x86" if kind == "x86" else None) if kind else None
+
+
+def emulator(arch: str, cpuinfo: str, env: dict, modalias: str = "") -> str | None:
     """Which user-mode emulator runs this process, or None on real hardware. Pure rule: qemu-user reports the
-    guest's machine (uname) but passes the host kernel's /proc/cpuinfo through, so the two name different CPU
-    families; $EDGETICKET_EMULATED=1/0 overrides (for an emulator that hides both)."""
+    guest's machine (uname) but the kernel's CPU shows through sysfs (its modalias, which no qemu emulates) and,
+    before qemu 8.2 unless an emulated userland hides it, /proc/cpuinfo: they name another CPU family.
+    $EDGETICKET_EMULATED=1/0 overrides (for an emulator that hides both)."""
     forced = env.get("EDGETICKET_EMULATED")
     if forced in ("0", "1"):
         return "declared by EDGETICKET_EMULATED" if forced == "1" else None
-    seen, ours = cpuinfo_family(cpuinfo), _ARCH_FAMILY.get(normalise_arch(arch))
-    if seen and ours and seen != ours:
-        return f"qemu-user ({arch} process, the kernel's CPU is {seen})"
+    ours = _ARCH_FAMILY.get(normalise_arch(arch))
+    for source, seen in (("sysfs modalias", modalias_family(modalias)), ("/proc/cpuinfo", cpuinfo_family(cpuinfo))):
+        if seen and ours and seen != ours:
+            return f"qemu-user ({arch} process, the kernel's CPU is {seen} by its {source})"
     return None
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def emulated_by() -> str | None:
     """The emulator this process runs under (see `emulator`), or None."""
-    try:
-        cpuinfo = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
-    except OSError:
-        cpuinfo = ""
-    return emulator(platform.machine(), cpuinfo, dict(os.environ))
+    return emulator(platform.machine(), _read("/proc/cpuinfo"), dict(os.environ),
+                    _read("/sys/devices/system/cpu/modalias"))
 
 
 def facts() -> dict:
