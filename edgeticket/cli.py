@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
 
 import click
 
+from . import console
 from .errors import EdgeTicketError
 from .hparams import SearchConfig, field_type, iter_fields
 
@@ -59,6 +61,30 @@ def main() -> None:
     """edgeticket: lottery tickets for spiking neural networks, from search to the edge device."""
 
 
+def _outputs(json_help: str = "Print the result as one JSON document on stdout (notes stay on stderr)."):
+    """Every command's output options: --json, -q/--quiet (errors only), -v/--verbose (the C++ logs of TVM and
+    onnxruntime too). The level holds for the command's child processes and is put back afterwards."""
+    def decorate(command):
+        @functools.wraps(command)
+        def run(*args, quiet, verbose, **kwargs):
+            with console.level(quiet=quiet, verbose=verbose):
+                return command(*args, **kwargs)
+
+        run = click.option("--verbose", "-v", is_flag=True,
+                           help="Also show the runtimes' own logs (TVM, onnxruntime).")(run)
+        run = click.option("--quiet", "-q", is_flag=True, help="Errors only (with --json: the JSON only).")(run)
+        return click.option("--json", "as_json", is_flag=True, help=json_help)(run)
+    return decorate
+
+
+def _result(obj, human, as_json: bool) -> None:
+    """A command's result on stdout: JSON with --json, else the human view (a callable), unless quiet."""
+    if as_json:
+        click.echo(json.dumps(obj, indent=2))
+    elif not console.quiet():
+        click.echo(human())
+
+
 @main.command(help=SEARCH_HELP)
 @_hparam_options
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True,
@@ -67,9 +93,8 @@ def main() -> None:
               help="Folder of run folders (each named by a hash of the non-default settings).")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
               help="Resume the run in this folder with its recorded settings (rerunning the same command also resumes).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def search(device, out, resume_dir, as_json, quiet, **given):
+@_outputs("Print the run summary as JSON on stdout.")
+def search(device, out, resume_dir, as_json, **given):
     from . import api
 
     given = {k: v for k, v in given.items() if v is not None}
@@ -84,15 +109,12 @@ def search(device, out, resume_dir, as_json, quiet, **given):
         for section, f in iter_fields():
             flat[f.name] = given.get(f.name, f.default)
         cfg = SearchConfig.from_flat(flat)
-    summary = api.search(cfg, out=out, device=device, quiet=quiet)
+    summary = api.search(cfg, out=out, device=device, quiet=console.quiet())
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    elif not quiet:
-        from .search.summary import table
+    from .search.summary import table
 
-        click.echo(table(summary))
+    _result(summary, lambda: table(summary), as_json)
 
 
 CALIBRATION_DIR = click.option(
@@ -102,7 +124,7 @@ CALIBRATION_DIR = click.option(
 
 
 def _log(m: str) -> None:
-    click.echo(m, err=True)
+    console.note(m)
 
 
 @main.command("compile")
@@ -134,7 +156,7 @@ def _log(m: str) -> None:
 @click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
 @click.option("--name", default=None, help="Bundle folder name inside --out (default: <target>_<arch>_<id>).")
 @CALIBRATION_DIR
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@_outputs("Print the manifest as JSON.")
 def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, validation_data, data_dir, validation_n,
                 opset, backend, force, name, calibration_dir, as_json):
     """Turn a ticket folder (or a run folder: its final ticket) into a validated, time-unrolled ONNX bundle."""
@@ -144,35 +166,32 @@ def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, valid
                                   batch=batch, validation_data=validation_data, validation_n=validation_n,
                                   opset=opset, force=force, log=_log, name=name, data_dir=data_dir, backend=backend,
                                   calibration_dir=calibration_dir)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-    else:
-        from .device.views import describe
+    from .device.views import describe
 
-        click.echo(describe(manifest))
+    _result(manifest, lambda: describe(manifest), as_json)
 
 
 @main.command("targets")
-@click.option("--json", "as_json", is_flag=True, help="Print the targets as JSON.")
+@_outputs("Print the targets as JSON.")
 def targets_cmd(as_json):
     """List the target boards with their memory budgets ($EDGETICKET_TARGETS adds folders of your own)."""
     from . import api
     from .device.views import targets_table
 
     ts = api.targets()
-    click.echo(json.dumps([t.summary() for t in ts], indent=2) if as_json else targets_table(ts))
+    _result([t.summary() for t in ts], lambda: targets_table(ts), as_json)
 
 
 @main.command("inspect")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@_outputs("Print the manifest as JSON.")
 def inspect_cmd(bundle_dir, as_json):
     """Show a bundle: target, layout, weights per layer, memory plan vs budget, validation (checks sha256s)."""
     from . import api
     from .device.views import describe
 
     m = api.inspect(bundle_dir)
-    click.echo(json.dumps(m, indent=2) if as_json else describe(m))
+    _result(m, lambda: describe(m), as_json)
 
 
 @main.command("profile")
@@ -190,10 +209,11 @@ def inspect_cmd(bundle_dir, as_json):
 @CALIBRATION_DIR
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Where to write profile.json "
               "(default: inside the bundle).")
-@click.option("--backend", default="onnxruntime", show_default=True,
+@click.option("--backend", default=None,
               help="onnxruntime, event, tvm, or 'all' (every backend the bundle has for this machine, each in its "
-                   "own process, side by side).")
-@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout.")
+                   "own process, side by side). Default: the bundle's recorded default where it runs here "
+                   "(onnxruntime with --calibrate).")
+@_outputs("Print the profile as JSON on stdout.")
 @click.option("--host", default=None, metavar="[USER@]HOST[:PORT]",
               help="Profile on this board over ssh (BatchMode: keys or agent, no password prompt): copies the bundle "
                    "(what changed), runs the board's edgeticket there, brings profile-<host>.json back into the "
@@ -221,21 +241,18 @@ def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibra
     r = api.profile(bundle_dir, backend=backend, log=_log, runs=runs, warmup=warmup, batch=batch, threads=threads,
                     random_inputs=random_inputs, calibrate=calibrate, target=target_name,
                     calibration_dir=calibration_dir, out=out, board=board)
-    if as_json:
-        click.echo(json.dumps(r, indent=2))
-    else:
-        click.echo(backends_table(r) if backend == "all" else profile_table(r))
+    _result(r, lambda: backends_table(r) if r.get("kind") == "profile-backends" else profile_table(r), as_json)
 
 
 @main.command("machine")
-@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+@_outputs("Print the facts as JSON.")
 def machine_cmd(as_json):
     """What this machine is: CPU architecture, cores, memory, runtimes, emulation (needs no torch)."""
     from . import api
     from .device.views import machine_table
 
     m = api.machine()
-    click.echo(json.dumps(m, indent=2) if as_json else machine_table(m))
+    _result(m, lambda: machine_table(m), as_json)
 
 
 @main.command("predict")
@@ -243,7 +260,7 @@ def machine_cmd(as_json):
 @click.option("--target", "target_name", required=True, help="Target to predict for.")
 @click.option("--batch", default=1, show_default=True, type=int)
 @CALIBRATION_DIR
-@click.option("--json", "as_json", is_flag=True)
+@_outputs("Print the prediction as JSON.")
 def predict_cmd(bundle_dir, target_name, batch, calibration_dir, as_json):
     """Predict latency and memory of a bundle on a target from its newest calibration record (or the datasheet)."""
     from . import api
@@ -252,22 +269,23 @@ def predict_cmd(bundle_dir, target_name, batch, calibration_dir, as_json):
     r = api.predict(bundle_dir, target_name, batch=batch, calibration_dir=calibration_dir)
     if not r["latency"]["calibrated"]:
         _log(f"note: no calibration record for {r['target']}: using its datasheet roofline")
-    click.echo(json.dumps({"latency": r["latency"], "memory": r["memory"]}, indent=2) if as_json
-               else predict_table(bundle_dir, r["target"], r["latency"], r["memory"]))
+    _result({"latency": r["latency"], "memory": r["memory"]},
+            lambda: predict_table(bundle_dir, r["target"], r["latency"], r["memory"]), as_json)
 
 
 @main.command("check")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
 @click.option("--target", "target_name", required=True, help="Target to check the bundle's memory plan against.")
 @CALIBRATION_DIR
-def check_cmd(bundle_dir, target_name, calibration_dir):
+@_outputs("Print the verdict as JSON (the exit code still says it: 0 fits, 1 does not).")
+def check_cmd(bundle_dir, target_name, calibration_dir, as_json):
     """Does the bundle fit the target's model budget? Answers from the manifest alone (exit 0: fits, 1: no)."""
     from . import api
 
     r = api.check(bundle_dir, target_name, calibration_dir=calibration_dir)
-    click.echo(f"{'fits' if r['fits'] else 'does not fit'}: {bundle_dir} plans {r['total_bytes'] / 2**20:.1f} MiB at "
-               f"batch {r['batch']} ({r['layout']}, {r['weights']}) vs {r['target']}'s budget "
-               f"{r['budget_bytes'] / 2**20:.1f} MiB")
+    _result(r, lambda: f"{'fits' if r['fits'] else 'does not fit'}: {bundle_dir} plans {r['total_bytes'] / 2**20:.1f} "
+                       f"MiB at batch {r['batch']} ({r['layout']}, {r['weights']}) vs {r['target']}'s budget "
+                       f"{r['budget_bytes'] / 2**20:.1f} MiB", as_json)
     if not r["fits"]:
         raise SystemExit(1)
 
@@ -279,31 +297,36 @@ def check_cmd(bundle_dir, target_name, calibration_dir):
 @click.option("--data-dir", default=None, help="Dataset folder for every search of the config.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), show_default=True)
 @click.option("--dry-run", is_flag=True, help="Validate the config and list the searches without running them.")
-@click.option("--quiet", "-q", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the experiment index (and summaries) as JSON.")
-def experiment_cmd(config, out, data_dir, device, dry_run, quiet, as_json):
+@_outputs("Print the experiment index (and summaries) as JSON.")
+def experiment_cmd(config, out, data_dir, device, dry_run, as_json):
     """Run the searches of a TOML experiment config in order; rerunning resumes where it stopped."""
     from . import api
 
-    res = api.experiment(config, out=out, device=device, quiet=quiet, data_dir=data_dir, dry_run=dry_run, log=_log)
-    if as_json:
-        click.echo(json.dumps(res, indent=2))
-    else:
-        for e in res["entries"]:
-            fin = (e.get("summary") or {}).get("final_ticket")
-            tail = f"final {fin['sparsity']:.2f}% sparsity, {fin['final_acc']:.2f}% top-1" if fin else "(dry run)"
-            click.echo(f"{e['label']:12s} seed {e['seed']}  {e['run_dir']}  {tail}")
+    res = api.experiment(config, out=out, device=device, quiet=console.quiet(), data_dir=data_dir, dry_run=dry_run,
+                         log=_log)
+    _result(res, lambda: _experiment_lines(res), as_json)
+
+
+def _experiment_lines(res: dict) -> str:
+    lines = []
+    for e in res["entries"]:
+        fin = (e.get("summary") or {}).get("final_ticket")
+        tail = f"final {fin['sparsity']:.2f}% sparsity, {fin['final_acc']:.2f}% top-1" if fin else "(dry run)"
+        lines.append(f"{e['label']:12s} seed {e['seed']}  {e['run_dir']}  {tail}")
+    return "\n".join(lines)
 
 
 @main.command("report")
 @click.argument("experiment_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", default="docs/results.md", show_default=True, type=click.Path(dir_okay=False),
               help="Markdown file to write (PNG plots go beside it).")
-def report_cmd(experiment_dirs, out):
+@_outputs("Print the report's facts as JSON.")
+def report_cmd(experiment_dirs, out, as_json):
     """Generate the results report (markdown + plots) from finished experiment folders."""
     from . import api
 
-    click.echo(f"wrote {api.report(list(experiment_dirs), out)}")
+    r = api.report(list(experiment_dirs), out)
+    _result({"report": str(r)} if not isinstance(r, dict) else r, lambda: f"wrote {out}", as_json)
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ PY_VER=3.11
 # a bundle's event kernel library links (apt resolves the rest)
 ROOT_PACKAGES="python3.11-minimal libpython3.11-stdlib libc6 libgcc-s1 libstdc++6 zlib1g libffi8 libssl3 libexpat1
 libgomp1"
-# edgeticket's base install (numpy, onnxruntime, safetensors, click; tomli only below 3.11) + the TVM runtime
+# edgeticket's base install (numpy, onnxruntime, safetensors, click, tqdm, psutil; tomli only below 3.11) + the TVM runtime
 # ([tvm] extra) + what `import tvm` needs (apache-tvm: ml_dtypes, typing_extensions; apache-tvm-ffi:
 # typing-extensions). onnxruntime's declared flatbuffers/packaging/protobuf are not imported by
 # `import onnxruntime`. Pinned: the versions checked under emulation (the same as the dev venv's).
-DEFAULT_WHEELS="numpy==2.4.6 onnxruntime==1.32.0 safetensors==0.8.0 click==8.5.1 apache-tvm==0.27.0.post1
-apache-tvm-ffi==0.1.14.post1 ml_dtypes==0.6.0 typing-extensions==4.16.0"
+DEFAULT_WHEELS="numpy==2.4.6 onnxruntime==1.32.0 safetensors==0.8.0 click==8.5.1 tqdm==4.70.1 psutil==7.2.2
+apache-tvm==0.27.0.post1 apache-tvm-ffi==0.1.14.post1 ml_dtypes==0.6.0 typing-extensions==4.16.0"
 WHEELS=${EMULATED_BOARD_WHEELS:-$DEFAULT_WHEELS}
 # a tiny ONNX model (x[1,4] @ W[4,3] -> Relu, W = (arange(12) - 5) / 4) for the smoke test
 SMOKE_ONNX=CAgSAXg6jwEKEQoBeAoBVxIBbSIGTWF0TXVsCgwKAW0SAXkiBFJlbHUSBXNtb2tlKjsIBAgDEAFCAVdKMAAAoL8AAIC/AABAvwAAAL8AAIC+AAAAAAAAgD4AAAA/AABAPwAAgD8AAKA/AADAP1oTCgF4Eg4KDAgBEggKAggBCgIIBGITCgF5Eg4KDAgBEggKAggBCgIIA0IECgAQDQ==

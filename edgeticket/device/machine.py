@@ -7,6 +7,7 @@ import platform
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (psutil does not report it)."""
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
             low = line.lower()
@@ -18,13 +19,9 @@ def cpu_model() -> str:
 
 
 def ram_bytes() -> int | None:
-    try:
-        for line in open("/proc/meminfo", encoding="utf-8"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    import psutil
+
+    return int(psutil.virtual_memory().total)
 
 
 def normalise_arch(name: str) -> str:

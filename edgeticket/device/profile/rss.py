@@ -1,5 +1,6 @@
-"""Resident memory of this process, from the OS: current RSS and the high-water mark (VmHWM), which Linux
-lets a process reset (write 5 to /proc/self/clear_refs) so load and inference peaks are measured apart."""
+"""Resident memory of this process: current RSS (psutil) and the high-water mark (VmHWM, read from
+/proc/self/status: psutil has no peak on Linux), which Linux lets a process reset (write 5 to
+/proc/self/clear_refs, which psutil cannot do) so load and inference peaks are measured apart."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ def _status(key: str) -> int | None:
 
 
 def rss() -> int:
-    v = _status("VmRSS")
-    if v is not None:
-        return v
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # best effort elsewhere
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
 
 
 def peak() -> int:

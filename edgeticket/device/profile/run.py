@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from ... import store
+from ... import console, store
 from ...errors import EdgeTicketError
 from ...formats import bundle as bundle_fmt
 from ...formats import names
@@ -40,6 +40,21 @@ class ProfileSettings:
         args = ["--runs", str(self.runs), "--warmup", str(self.warmup), "--batch", str(self.batch)]
         return args + (["--threads", str(self.threads)] if self.threads else []) + \
             (["--random-inputs"] if self.random_inputs else [])
+
+
+def recorded_backend(bundle_dir: Path, log=print) -> str:
+    """The backend the bundle records as its default (compile's cost model) where it can run on this machine,
+    else onnxruntime; says which and why."""
+    manifest = bundle_fmt.read_manifest(bundle_dir)
+    recorded = (manifest.get("backends") or {}).get("default") or "onnxruntime"
+    recorded = runners.RENAMED.get(recorded, recorded)
+    if recorded in runners.BACKENDS:
+        why = runners.unavailable_reason(manifest, recorded)
+        if why is None:
+            log(f"backend: {recorded} (the bundle's default; --backend chooses another)")
+            return recorded
+        log(f"backend: onnxruntime (the bundle's default {recorded} cannot run here: {why})")
+    return "onnxruntime"
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -86,13 +101,10 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
         runner.run(x, with_counts=False)
     rss.reset_peak()
     times = []
-    step = max(1, runs // 10)
-    for i in range(runs):
+    for _ in console.progress(range(runs), total=runs, desc=f"{backend} runs"):
         t = time.perf_counter()
         runner.run(x, with_counts=False)
         times.append(time.perf_counter() - t)
-        if (i + 1) % step == 0:
-            log(f"  {i + 1}/{runs} runs, median so far {1000 * statistics.median(times):.2f} ms")
     infer_peak = rss.peak()
 
     # SNN statistics over the validation samples (or the random batch), same graph, counts fetched
