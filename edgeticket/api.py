@@ -60,11 +60,13 @@ def targets() -> list:
 
 
 def inspect(bundle_dir: str | Path) -> dict:
-    """A bundle's manifest, its files' sha256s checked, with bundle_dir added."""
-    from .formats import bundle
+    """A bundle's manifest, its files' sha256s checked, with bundle_dir and onnx_metadata (model.onnx's
+    metadata_props, formats/onnx_metadata.py) added."""
+    from .formats import bundle, names, onnx_metadata
 
     m = bundle.load(Path(bundle_dir))
     m["bundle_dir"] = str(bundle_dir)
+    m["onnx_metadata"] = onnx_metadata.read(Path(bundle_dir) / names.MODEL)  # model.onnx's metadata_props
     return m
 
 
@@ -81,11 +83,12 @@ def machine() -> dict:
             "tvm_runtime": not missing_extra("tvm"), "bundle_format_version": bundle.FORMAT_VERSION}
 
 
-def profile(bundle_dir: str | Path, backend: str = "onnxruntime", calibrate: bool = False, target: str | None = None,
+def profile(bundle_dir: str | Path, backend: str | None = None, calibrate: bool = False, target: str | None = None,
             calibration_dir: str | Path | None = None, out: str | Path | None = None, log=print,
             board=None, **settings) -> dict:
-    """Measure a bundle on this machine with one backend, or with `all` of those it carries for this machine
-    (each in its own process, side by side). settings: the fields of device.profile.run.ProfileSettings (runs,
+    """Measure a bundle on this machine with one backend (default: the one the bundle records as its default,
+    where it runs here; onnxruntime for calibrate), or with `all` of those it carries for this machine (each in its
+    own process, side by side). settings: the fields of device.profile.run.ProfileSettings (runs,
     warmup, batch, threads, random_inputs); calibrate/target/calibration_dir take one backend.
     board: a device.remote.Board (or "[user@]host[:port]") to profile on over ssh instead of here; the profile
     comes back beside the bundle and, with calibrate, the record into this machine's calibration store."""
@@ -114,13 +117,18 @@ def _profile_on_board(bundle_dir, board, measure, backend, calibrate, target, ca
     if isinstance(board, str):
         board = remote.Board.parse(board)
     measure.check()
-    if backend != "all":
+    if backend is None and calibrate:
+        backend = "onnxruntime"
+    if backend not in (None, "all"):
         runners.check_backend(backend)
-    if (calibrate or target) and backend != "onnxruntime":
-        raise EdgeTicketError("--calibrate and --target take --backend onnxruntime")
+    if calibrate and backend != "onnxruntime":
+        raise EdgeTicketError("--calibrate takes --backend onnxruntime")
     calibrate_target = (target or bundle.read_manifest(Path(bundle_dir))["target"]["name"]) if calibrate else None
-    return remote.profile(bundle_dir, board, ["--backend", backend, *measure.cli_args()], calibrate_target,
-                          calibration_dir, out, log)
+    chosen = ("--backend", backend) if backend else ()  # none: the board runs the bundle's default where it can
+    request = remote.BoardProfile(profile_args=(*chosen, *measure.cli_args()), backend=backend,
+                                  calibrate_target=calibrate_target, target=target, calibration_dir=calibration_dir,
+                                  out=out)
+    return remote.profile(bundle_dir, board, request, log)
 
 
 def predict(bundle_dir: str | Path, target: str, batch: int = 1, calibration_dir: str | Path | None = None) -> dict:
@@ -164,11 +172,14 @@ def experiment(config: str | Path, log=print, **settings) -> dict:
     return run(config, log=log, **settings)
 
 
-def report(experiment_dirs: list, out: str | Path = "docs/results.md") -> Path:
-    """The results report (markdown + plots) of finished experiment folders."""
+def report(folders: list, out: str | Path = "docs/results.md") -> dict:
+    """The results report (markdown at `out` + PNG plots beside it) of run folders (run.json + level_*/) and
+    experiment folders (experiment.json), in any mix. Returns its facts (JSON-able; sparsity and accuracy as
+    fractions): {format_version, kind: "report", out, figures, inputs: [{kind, name, dir, config, groups: [{label,
+    method, early_time, seeds, runs, finished, levels, final, search_cost, early_time_T, conclusions}],
+    comparisons}]}; every conclusion is {kind, ..., text} (results.py)."""
     require_extra("search", "edgeticket report")
-    from .results import render
+    from .results import report as write
 
-    command = "edgeticket report " + " ".join(str(d) for d in experiment_dirs) + f" --out {out}"
-    render([str(d) for d in experiment_dirs], str(out), command)
-    return Path(out)
+    command = "edgeticket report " + " ".join(str(d) for d in folders) + f" --out {out}"
+    return write([str(d) for d in folders], str(out), command)

@@ -238,6 +238,8 @@ def profile_cmd(bundle_dir, runs, warmup, batch, threads, random_inputs, calibra
 
         board = Board.parse(host, identity=identity, ssh_options=tuple(ssh_options), remote_dir=remote_dir,
                             python=remote_python)
+    elif identity or ssh_options or remote_dir != "edgeticket" or remote_python != "python3":
+        raise click.UsageError("--identity, --ssh-option, --remote-dir and --remote-python go with --host")
     r = api.profile(bundle_dir, backend=backend, log=_log, runs=runs, warmup=warmup, batch=batch, threads=threads,
                     random_inputs=random_inputs, calibrate=calibrate, target=target_name,
                     calibration_dir=calibration_dir, out=out, board=board)

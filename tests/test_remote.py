@@ -37,10 +37,12 @@ def test_host_specs():
     assert Board.parse("10.0.0.7").ssh_command("true")[-2:] == ["10.0.0.7", "true"]
     assert Board.parse("[fe80::1]:22").host == "fe80::1"
     cmd = Board.parse("jetson", identity="/k", ssh_options=("ProxyJump=gw",)).ssh_command("x")
-    assert cmd[:3] == ["ssh", "-o", "BatchMode=yes"] and "-i" in cmd and "ProxyJump=gw" in cmd
+    assert cmd[:3] == ["ssh", "-o", "BatchMode=yes"] and cmd[cmd.index("-i") + 1] == "/k"
+    assert cmd[cmd.index("ProxyJump=gw") - 1] == "-o" and cmd[-3:] == ["--", "jetson", "x"]
+    assert Board.parse("[fe80::1%eth0]:22").host == "fe80::1%eth0"
     b = Board.parse("pi@x", python="~/et/bin/python", remote_dir="~/my work")  # ~/ expands on the board
     assert b.edgeticket("profile", b.path("bundles", "a b")) == "~/et/bin/python -m edgeticket profile ~/'my work/bundles/a b'"
-    for bad in ("", "pi@", "host:0", "host:99999", "a b", "pi@host:port"):
+    for bad in ("", "pi@", "host:0", "host:99999", "a b", "pi@host:port", "-oProxyCommand=x@h", "pi@-h"):
         with pytest.raises(EdgeTicketError, match="not \\[user@\\]host\\[:port\\]"):
             Board.parse(bad)
 
@@ -67,10 +69,14 @@ def test_what_the_board_answers_becomes_one_line_naming_the_fix():
 def test_a_bundle_for_another_cpu_names_the_targets_to_compile_for():
     m = {"target": {"name": "host"}, "backends": {"tvm": {"built": True, "arch": "x86_64"},
                                                   "event": {"built": True, "library": {"arch": "x86_64"}}}}
-    with pytest.raises(EdgeTicketError, match="built for x86_64 .* pi@board is aarch64: .*--target rpi4"):
-        arch_verdict(Path("b"), m, Board.parse("pi@board"), "aarch64", ["rpi4", "rpi5"])
-    arch_verdict(Path("b"), m, Board.parse("pi@board"), "x86_64", ["host"])
-    arch_verdict(Path("b"), {"target": {"name": "t"}, "backends": {}}, Board.parse("b"), "aarch64", [])  # ONNX only
+    pi, notes = Board.parse("pi@board"), []
+    with pytest.raises(EdgeTicketError, match="TVM library is built for x86_64 .* pi@board is aarch64: .*--target rpi4"):
+        arch_verdict(Path("b"), m, pi, "aarch64", "tvm", ["rpi4", "rpi5"], notes.append)
+    for backend in (None, "onnxruntime", "event", "all"):  # the ONNX graph runs; the event kernels are rebuilt there
+        arch_verdict(Path("b"), m, pi, "aarch64", backend, ["rpi4", "rpi5"], notes.append)
+    assert len(notes) == 4 and "rebuilds the event kernels from source" in notes[0] and "--target rpi4" in notes[0]
+    arch_verdict(Path("b"), m, pi, "x86_64", "tvm", ["host"], notes.append)
+    assert len(notes) == 4
 
 
 def test_a_rerun_copies_what_changed_manifest_last_and_removes_what_left():
@@ -170,10 +176,16 @@ def test_profile_on_a_board_over_ssh_equals_a_local_profile_and_brings_the_recor
     b = Path(m["bundle_dir"])
     here = api.profile(b, runs=2, warmup=0, out=tmp_path / "here.json", log=lambda s: None)
     board = tmp_path / "board"
+    (board / "bundles" / "other").mkdir(parents=True)
+    (board / "bundles" / "other" / "model.onnx").write_text("another bundle, left alone")
     ssh = _cli_ssh(sshd, board, str(base_venv / "bin" / "python"))
     port = sshd[0]
 
-    r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "3", "--json"])
+    os.chdir(b)  # `profile . --host`: the copy is named by the bundle's folder, never the board's bundles/ itself
+    try:
+        r = CliRunner().invoke(main, ["profile", ".", *ssh, "--runs", "3", "--backend", "onnxruntime", "--json"])
+    finally:
+        os.chdir(tmp_path)
     assert r.exit_code == 0, r.output
     there = json.loads(r.stdout)
     assert there["snn"]["spike_rates"] == here["snn"]["spike_rates"]
@@ -186,6 +198,7 @@ def test_profile_on_a_board_over_ssh_equals_a_local_profile_and_brings_the_recor
     brought = b / names.remote_profile(f"127.0.0.1_{port}")
     assert json.loads(brought.read_text())["snn"] == there["snn"]
     assert (board / "bundles" / "h" / names.MODEL).read_bytes() == (b / names.MODEL).read_bytes()
+    assert (board / "bundles" / "other" / "model.onnx").read_text() == "another bundle, left alone"
 
     r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "2", "--calibrate", "--json"])
     assert r.exit_code == 0, r.output
@@ -209,14 +222,15 @@ def test_profile_on_a_board_over_ssh_equals_a_local_profile_and_brings_the_recor
 
 
 def test_board_failures_are_one_line(sshd, ticket, tmp_path):
-    m = api.compile_ticket(ticket, "host", out=tmp_path, name="h", backend="event", validation_n=8,
+    m = api.compile_ticket(ticket, "host", out=tmp_path, name="h", backend="onnxruntime,tvm", validation_n=8,
                            log=lambda s: None)
     port, ssh, d = sshd
 
     def run(*args, python="python3"):
         r = CliRunner().invoke(main, ["profile", m["bundle_dir"], *_cli_ssh(sshd, tmp_path / "board", python),
                                       "--runs", "2", *args])
-        assert r.exit_code == 2 and "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+        assert isinstance(r.exception, SystemExit), r.exception  # a one-line error, not an exception
         return r.output
 
     assert "Connection refused" in run("--host", f"127.0.0.1:{_free_port()}")
@@ -229,9 +243,11 @@ def test_board_failures_are_one_line(sshd, ticket, tmp_path):
     assert "edgeticket is not installed for" in run(python=str(fake))
     fake.write_text("#!/bin/sh\necho '{\"edgeticket\": \"0.2.0\", \"arch\": \"x86_64\"}'\n")
     assert "has edgeticket 0.2.0; profile --host needs >=" in run(python=str(fake))
+    fake.write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
+    assert "`edgeticket machine` failed on 127.0.0.1: boom" in run(python=str(fake))
     fake.write_text(f"#!/bin/sh\necho '{{\"edgeticket\": \"{MIN_BOARD_VERSION}\", \"arch\": \"aarch64\"}}'\n")
-    out = run(python=str(fake))
-    assert "is aarch64: compile the ticket for a aarch64 target" in out and "--target" in out
+    out = run("--backend", "tvm", python=str(fake))
+    assert "TVM library is built for x86_64" in out and "127.0.0.1 is aarch64" in out and "rpi4" in out
     assert not (tmp_path / "board" / "bundles").exists()  # nothing was copied for a board that cannot run it
 
 
@@ -240,7 +256,7 @@ def test_machine_says_what_this_machine_is():
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
     assert m["arch"] == machine.machine_arch() and m["edgeticket"] == api.machine()["edgeticket"]
-    assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 2
+    assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 3
     r = CliRunner().invoke(main, ["machine"])
     assert r.exit_code == 0 and r.output.startswith(f"edgeticket {m['edgeticket']} on {m['arch']}")
 
@@ -291,6 +307,8 @@ def test_compile_here_profile_on_the_emulated_pi_over_ssh(sshd, emulated_rpi4, t
         assert p["snn"]["synops"] == here["snn"]["synops"], backend
     r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "2"])
     assert r.exit_code == 0 and "EMULATED" in r.stdout and "latencies are the emulator's" in r.stdout
-    r = CliRunner().invoke(main, ["profile", str(b), *ssh, "--runs", "2", "--calibrate"])
-    assert r.exit_code == 2 and "--calibrate refused: this process runs under an emulator" in r.output
+    fresh = _cli_ssh(sshd, tmp_path / "fresh-board", str(emulated_rpi4))
+    r = CliRunner().invoke(main, ["profile", str(b), *fresh, "--runs", "2", "--calibrate"])
+    assert r.exit_code == 2 and "--calibrate refused: 127.0.0.1 runs under an emulator" in r.output
+    assert not (tmp_path / "fresh-board" / "bundles").exists()  # refused before anything was copied
     assert len(calibration.records("rpi4")) == records_before  # nothing from the emulator reached the store

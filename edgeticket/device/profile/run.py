@@ -70,16 +70,19 @@ def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool
     return np.concatenate([x] * reps)[:batch], "validation samples"
 
 
-def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(), backend: str = "onnxruntime",
+def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(), backend: str | None = None,
             calibrate: bool = False, target: str | None = None, calibration_dir: str | Path | None = None,
             out: str | Path | None = None, log=print) -> dict:
-    """Latency, peak RSS, spike rates and SynOps of one backend on this machine; with `calibrate`, also the
-    microbenchmarks of a calibration record for `target` (default: the bundle's). Writes profile.json."""
+    """Latency, peak RSS, spike rates and SynOps of one backend on this machine (None: the bundle's recorded
+    default where it runs here); with `calibrate`, also the microbenchmarks of a calibration record for `target`
+    (default: the bundle's). Writes profile.json."""
     bundle_dir = Path(bundle_dir)
     settings.check()
     runs, warmup, batch, threads = settings.runs, settings.warmup, settings.batch, settings.threads
-    runners.check_backend(backend)
     path = output_path(out, bundle_dir)
+    if backend is None:  # checked settings first: a bad option is one line, not a note and then the error
+        backend = "onnxruntime" if calibrate or target else recorded_backend(bundle_dir, log)
+    runners.check_backend(backend)
     if calibrate and backend != "onnxruntime":
         raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
     emulator = machine.emulated_by()
