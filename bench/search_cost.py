@@ -60,12 +60,12 @@ def main():
           f"{args.epochs} epochs per level, IMP {args.rounds} rounds of 25%, seed {args.seed}")
     print(f"{'method':8s} {'sparsity%':>9s} {'final%':>7s} {'wall s':>8s} {'T*epochs':>8s} {'epochs':>6s}  T'")
     for n, r in results.items():
-        print(f"{n:8s} {r['sparsity']:9.2f} {r['final_acc']:7.2f} {r['search_wall_s']:8.1f} {r['timestep_epochs']:8d} "
+        print(f"{n:8s} {100 * r['sparsity']:9.2f} {100 * r['final_acc']:7.2f} {r['search_wall_s']:8.1f} {r['timestep_epochs']:8d} "
               f"{r['epochs']:6d}  {r['et_T'] or '-'}")
     for a, b in (("imp+et", "imp"), ("eb+et", "eb"), ("eb+et", "imp")):
         ra, rb = results[a], results[b]
         print(f"ratio {a}/{b}: wall {ra['search_wall_s'] / rb['search_wall_s']:.2f}x, timestep-epochs "
-              f"{ra['timestep_epochs'] / rb['timestep_epochs']:.2f}x, final accuracy {ra['final_acc'] - rb['final_acc']:+.2f} "
+              f"{ra['timestep_epochs'] / rb['timestep_epochs']:.2f}x, final accuracy {100 * (ra['final_acc'] - rb['final_acc']):+.2f} "
               f"points (goal for imp+et/imp: <= 0.55x within 1 point)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

@@ -313,22 +313,24 @@ def _experiment_lines(res: dict) -> str:
     lines = []
     for e in res["entries"]:
         fin = (e.get("summary") or {}).get("final_ticket")
-        tail = f"final {fin['sparsity']:.2f}% sparsity, {fin['final_acc']:.2f}% top-1" if fin else "(dry run)"
+        tail = (f"final {100 * fin['sparsity']:.2f}% sparsity, {100 * fin['final_acc']:.2f}% top-1" if fin
+                else "(dry run)")
         lines.append(f"{e['label']:12s} seed {e['seed']}  {e['run_dir']}  {tail}")
     return "\n".join(lines)
 
 
 @main.command("report")
-@click.argument("experiment_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.argument("folders", nargs=-1, required=True, metavar="RUN_OR_EXPERIMENT...", type=click.Path(file_okay=False))
 @click.option("--out", default="docs/results.md", show_default=True, type=click.Path(dir_okay=False),
               help="Markdown file to write (PNG plots go beside it).")
 @_outputs("Print the report's facts as JSON.")
-def report_cmd(experiment_dirs, out, as_json):
-    """Generate the results report (markdown + plots) from finished experiment folders."""
+def report_cmd(folders, out, as_json):
+    """Generate the results report (markdown + plots) from run folders (run.json + level_*/) and experiment
+    folders (experiment.json), in any mix."""
     from . import api
 
-    r = api.report(list(experiment_dirs), out)
-    _result({"report": str(r)} if not isinstance(r, dict) else r, lambda: f"wrote {out}", as_json)
+    r = api.report(list(folders), out)
+    _result(r, lambda: f"wrote {r['out']} and {len(r['figures'])} plot(s)", as_json)
 
 
 if __name__ == "__main__":

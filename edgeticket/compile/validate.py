@@ -1,7 +1,8 @@
 """Spike-exact validation: the PyTorch deploy network (BN folded, the weights exactly as the bundle will hold
 them) against the ONNX graph in onnxruntime, per layer, per timestep, per sample; logits within 1e-4
 relative to the logits' magnitude. Also reports how the folded network agrees with the trained ticket and the
-top-1 accuracy of each on the validation samples (what validates int8)."""
+top-1 accuracy of each on the validation samples (what validates int8). Accuracies and agreements are fractions
+in [0, 1] (bundle format_version 3)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def compare(ref_logits: np.ndarray, ref_counts: dict, got_logits: np.ndarray, go
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
-    return float(100.0 * (logits.argmax(1) == y).mean())
+    return float((logits.argmax(1) == y).mean())
 
 
 def validate(ticket_model, deploy_net, runner: OnnxRunner, x: np.ndarray, y: np.ndarray, timesteps: int,
@@ -54,7 +55,7 @@ def validate(ticket_model, deploy_net, runner: OnnxRunner, x: np.ndarray, y: np.
         "timesteps": timesteps,
         "layout": layout,
         "accuracy": {"ticket_pytorch": accuracy(trained_logits, y), "bundle_onnxruntime": accuracy(got_logits, y)},
-        "prediction_agreement_with_ticket": float(100.0 * (trained_logits.argmax(1) == got_logits.argmax(1)).mean()),
+        "prediction_agreement_with_ticket": float((trained_logits.argmax(1) == got_logits.argmax(1)).mean()),
         "spikes_per_layer": {k: int(v.sum()) for k, v in ref_counts.items()},
     })
     result["passed"] = bool(result["spikes_equal"] and result["logits_ok"])

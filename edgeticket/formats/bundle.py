@@ -1,7 +1,11 @@
 """Bundle folders (docs/bundle-format.md): reading and checking them needs numpy alone.
 
-format_version 2: the event-driven backend is `backends.event` with its files under event/, the validation
-samples are validation.npz (version 1 called them `sparse` and calib.npz): a version-1 bundle is re-compiled.
+format_version 3: accuracies and agreements are fractions in [0, 1] (`validation.accuracy`,
+`validation.prediction_agreement_with_ticket`, `validation.quantization`, `source_ticket.accuracy`), and the
+quantization limit is `max_drop` (a fraction); version 2 held them in percent (`max_drop_points`) and is converted
+on read (`upgrade`). format_version 2: the event-driven backend is `backends.event` with its files under event/,
+the validation samples are validation.npz (version 1 called them `sparse` and calib.npz): a version-1 bundle is
+re-compiled.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import numpy as np
 from .. import store
 from ..errors import EdgeTicketError
 from . import names
+from .ticket import upgrade_accuracy
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READS = (2, 3)  # format_versions read_manifest accepts (older ones are converted to FORMAT_VERSION)
 
 
 def read_manifest(bundle_dir: Path) -> dict:
@@ -22,11 +28,43 @@ def read_manifest(bundle_dir: Path) -> dict:
     if not bundle_dir.is_dir():
         raise EdgeTicketError(f"bundle folder not found: {bundle_dir}")
     m = store.read_json(bundle_dir / names.MANIFEST, "bundle manifest")
-    if not isinstance(m, dict) or m.get("format_version") != FORMAT_VERSION:
+    if not isinstance(m, dict) or m.get("format_version") not in READS:
         got = m.get("format_version") if isinstance(m, dict) else None
         raise EdgeTicketError(f"{bundle_dir / names.MANIFEST} has format_version {got!r}; this edgeticket "
-                              f"reads version {FORMAT_VERSION}: re-compile the ticket with this edgeticket, or "
-                              "install the edgeticket that wrote it")
+                              f"reads versions {', '.join(map(str, READS))}: re-compile the ticket with this "
+                              "edgeticket, or install the edgeticket that wrote it")
+    return upgrade(m)
+
+
+def _fraction(percent):
+    return None if percent is None else percent / 100.0
+
+
+def upgrade(m: dict) -> dict:
+    """A manifest of any version in READS as FORMAT_VERSION has it: the one place old manifests are converted
+    (version 2 -> 3: percent -> fractions). `format_version` then reads FORMAT_VERSION; `upgraded_from` keeps the
+    version the file holds."""
+    if m.get("format_version") == FORMAT_VERSION:
+        return m
+    m = dict(m, format_version=FORMAT_VERSION, upgraded_from=m.get("format_version"))
+    if isinstance(m.get("source_ticket"), dict) and isinstance(m["source_ticket"].get("accuracy"), dict):
+        m["source_ticket"] = dict(m["source_ticket"], accuracy=upgrade_accuracy(m["source_ticket"]["accuracy"]))
+    v = m.get("validation")
+    if isinstance(v, dict):
+        v = dict(v)
+        if isinstance(v.get("accuracy"), dict):
+            v["accuracy"] = {k: _fraction(x) for k, x in v["accuracy"].items()}
+        if "prediction_agreement_with_ticket" in v:
+            v["prediction_agreement_with_ticket"] = _fraction(v["prediction_agreement_with_ticket"])
+        if isinstance(v.get("quantization"), dict):
+            q = dict(v["quantization"])
+            for k in ("accuracy_fp32", "accuracy", "prediction_agreement_with_fp32"):
+                if k in q:
+                    q[k] = _fraction(q[k])
+            if "max_drop_points" in q:
+                q["max_drop"] = _fraction(q.pop("max_drop_points"))
+            v["quantization"] = q
+        m["validation"] = v
     return m
 
 

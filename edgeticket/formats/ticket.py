@@ -1,6 +1,9 @@
 """The ticket folder contract (docs/ticket-format.md): mask, rewind and trained weights as safetensors,
 ticket.json with settings, sparsity, timesteps, accuracy, cost, sha256s and versions. Reading and writing
-ticket.json is torch-free; rebuilding the network is compile.ticket_source's."""
+ticket.json is torch-free; rebuilding the network is compile.ticket_source's.
+
+format_version 2: every accuracy is a fraction in [0, 1] like every sparsity (`accuracy.final/best`,
+`history[].train_acc/test_acc`); version 1 held them in percent and is converted on read (`upgrade`)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from .. import store
 from ..errors import EdgeTicketError
 from . import names
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READS = (1, 2)  # format_versions read_info accepts (older ones are converted to FORMAT_VERSION)
+ACCURACY_METRIC = "test top-1 accuracy as a fraction of the test samples, argmax of the logits summed over T"
 SEARCH_PACKAGES = ("torch", "spikingjelly", "numpy")
 
 
@@ -51,7 +56,36 @@ def read_info(ticket_dir: Path) -> dict:
     if not ticket_dir.is_dir():
         raise EdgeTicketError(f"ticket folder not found: {ticket_dir}")
     info = store.read_json(ticket_dir / names.TICKET_JSON, "ticket.json")
-    if info.get("format_version") != FORMAT_VERSION:
-        raise EdgeTicketError(f"{ticket_dir / names.TICKET_JSON} has format_version {info.get('format_version')!r}; "
-                              f"this edgeticket reads version {FORMAT_VERSION}: upgrade edgeticket or re-run the search")
+    got = info.get("format_version") if isinstance(info, dict) else None
+    if got not in READS:
+        raise EdgeTicketError(f"{ticket_dir / names.TICKET_JSON} has format_version {got!r}; this edgeticket reads "
+                              f"versions {', '.join(map(str, READS))}: upgrade edgeticket or re-run the search")
+    return upgrade(info)
+
+
+def _fraction(percent):
+    return None if percent is None else percent / 100.0
+
+
+def upgrade_accuracy(acc: dict) -> dict:
+    """A version-1 `accuracy` record (percent; also what a version-2 bundle manifest copied as
+    `source_ticket.accuracy`) as version 2 has it (fractions)."""
+    acc = dict(acc)
+    for k in ("final", "best"):
+        if k in acc:
+            acc[k] = _fraction(acc[k])
+    acc["metric"] = ACCURACY_METRIC
+    return acc
+
+
+def upgrade(info: dict) -> dict:
+    """ticket.json of any version in READS as FORMAT_VERSION has it: the one place old files are converted."""
+    if info.get("format_version") == FORMAT_VERSION:
+        return info
+    info = dict(info)
+    if "accuracy" in info:
+        info["accuracy"] = upgrade_accuracy(info["accuracy"])
+    info["history"] = [{**h, **{k: _fraction(h[k]) for k in ("train_acc", "test_acc") if k in h}}
+                       for h in info.get("history", [])]
+    info["format_version"] = FORMAT_VERSION
     return info

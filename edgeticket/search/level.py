@@ -81,8 +81,7 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
         "numel": mask.numel(),
         "timesteps": {"search": search_timesteps, "trained": res.history[-1]["timesteps"] if res.history
                       else ctx.cfg.model.timesteps, "deploy": ctx.cfg.model.timesteps},
-        "accuracy": {"final": res.final_acc, "best": res.best_acc,
-                     "metric": "test top-1 %, argmax of logits summed over T"},
+        "accuracy": {"final": res.final_acc, "best": res.best_acc, "metric": ticket.ACCURACY_METRIC},
         "cost": dict(res.cost),
         "epochs": {"start": start_epoch, "stopped": res.stopped_epoch, "total": ctx.cfg.training.epochs},
         "history": res.history,

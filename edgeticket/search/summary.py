@@ -1,4 +1,8 @@
-"""Summaries of a search run: table rows, CSV, a PNG (accuracy vs sparsity; search cost per level), JSON."""
+"""Summaries of a search run: table rows, CSV, a PNG (accuracy vs sparsity; search cost per level), JSON.
+
+summary.json / summary.csv format_version 2: sparsity and accuracies (`sparsity`, `best_acc`, `final_acc`) are
+fractions in [0, 1], as in ticket.json; version 1 (no format_version key) held them in percent and is converted
+on read (`read_summary`). Percent appears only in what is printed (`table`) and plotted (`plot`)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ import io
 from pathlib import Path
 
 from .. import store
+from ..errors import EdgeTicketError
 from ..formats import names
+
+FORMAT_VERSION = 2
+FRACTIONS = ("sparsity", "best_acc", "final_acc")  # the row fields that are fractions (percent in version 1)
 
 COLUMNS = ["level", "branch", "sparsity", "nnz", "timesteps_trained", "best_acc", "final_acc", "wall_s",
            "timestep_epochs", "epochs", "dir"]
@@ -17,9 +25,9 @@ def row(info: dict, run_dir: Path) -> dict:
     d = names.level_dir(run_dir, info["level"])
     if info["branch"] != "ticket":
         d = names.branch_dir(run_dir, info["level"], info["branch"])
-    return {"level": info["level"], "branch": info["branch"], "sparsity": round(100 * info["sparsity"]["global"], 3),
+    return {"level": info["level"], "branch": info["branch"], "sparsity": round(info["sparsity"]["global"], 6),
             "nnz": info["nnz"], "timesteps_trained": info["timesteps"]["trained"],
-            "best_acc": round(info["accuracy"]["best"], 3), "final_acc": round(info["accuracy"]["final"], 3),
+            "best_acc": round(info["accuracy"]["best"], 6), "final_acc": round(info["accuracy"]["final"], 6),
             "wall_s": round(info["cost"]["wall_s"], 2), "timestep_epochs": info["cost"]["timestep_epochs"],
             "epochs": info["cost"]["epochs"], "dir": str(d)}
 
@@ -30,10 +38,15 @@ def summarise(run_dir: Path, tickets: list[dict], controls: list[dict]) -> dict:
     search = [r for r in rows if r["branch"] == "ticket"]
     et = store.read_json(run_dir / names.ET_JSON) if (run_dir / names.ET_JSON).is_file() else None
     final = search[-1] if search else None
+    eb = next((i["early_bird"] for i in tickets if "early_bird" in i), None)
     return {
+        "format_version": FORMAT_VERSION,
+        "kind": "search-summary",
         "run_dir": str(run_dir),
         "method": tickets[0]["hparams"]["search"]["method"] if tickets else None,
+        "hparams": tickets[0]["hparams"] if tickets else None,
         "early_time": et,
+        "early_bird": {k: eb.get(k) for k in ("variant", "target_sparsity", "converged", "stop_epoch")} if eb else None,
         "levels": rows,
         "final_ticket": final,
         "search_cost": {"wall_s": round(sum(r["wall_s"] for r in search), 2),
@@ -42,10 +55,32 @@ def summarise(run_dir: Path, tickets: list[dict], controls: list[dict]) -> dict:
     }
 
 
+def read_summary(run_dir: Path) -> dict:
+    """A run's summary.json as FORMAT_VERSION has it: the one place a version-1 file (percent) is converted."""
+    path = Path(run_dir) / names.SUMMARY_JSON
+    s = store.read_json(path, "run summary")
+    got = s.get("format_version", 1) if isinstance(s, dict) else None
+    if got not in (1, FORMAT_VERSION):
+        raise EdgeTicketError(f"{path} has format_version {got!r}; this edgeticket reads versions 1 and "
+                              f"{FORMAT_VERSION}: upgrade edgeticket")
+    if got == 1:
+        def frac(r):
+            return {**r, **{k: r[k] / 100.0 for k in FRACTIONS if r.get(k) is not None}}
+
+        s = dict(s, format_version=FORMAT_VERSION, kind="search-summary", levels=[frac(r) for r in s["levels"]])
+        if s.get("final_ticket"):
+            s["final_ticket"] = frac(s["final_ticket"])
+    return s
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f}"
+
+
 def table(summary: dict) -> str:
     cols = ["level", "branch", "sparsity", "timesteps_trained", "best_acc", "final_acc", "wall_s", "timestep_epochs"]
     heads = ["level", "branch", "sparsity %", "T", "best %", "final %", "wall s", "T*epochs"]
-    lines = [heads] + [[str(r[c]) for c in cols] for r in summary["levels"]]
+    lines = [heads] + [[_pct(r[c]) if c in FRACTIONS else str(r[c]) for c in cols] for r in summary["levels"]]
     widths = [max(len(l[i]) for l in lines) for i in range(len(heads))]
     out = ["  ".join(v.rjust(w) for v, w in zip(l, widths)) for l in lines]
     c = summary["search_cost"]
@@ -77,7 +112,7 @@ def plot(summary: dict, path: Path) -> None:
     rows = summary["levels"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for branch, style in (("ticket", "o-"), ("random-reinit", "s--"), ("random-mask", "^:")):
-        pts = sorted((r["sparsity"], r["final_acc"]) for r in rows if r["branch"] == branch)
+        pts = sorted((100 * r["sparsity"], 100 * r["final_acc"]) for r in rows if r["branch"] == branch)
         if pts:
             ax1.plot([p[0] for p in pts], [p[1] for p in pts], style, label=branch)
     ax1.set_xlabel("sparsity (%)")

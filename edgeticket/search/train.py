@@ -60,7 +60,7 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, ctx: Context, timesteps: int, batch_size: int = 256) -> float:
-    """Top-1 test accuracy (%) of argmax of the logits summed over T."""
+    """Top-1 test accuracy (a fraction in [0, 1]) of argmax of the logits summed over T."""
     was_training = model.training
     old_t = model.timesteps
     model.eval()
@@ -71,7 +71,7 @@ def evaluate(model: torch.nn.Module, ctx: Context, timesteps: int, batch_size: i
         correct += int((logits.argmax(1).cpu() == yb).sum())
     model.timesteps = old_t
     model.train(was_training)
-    return 100.0 * correct / len(ctx.data.y_test)
+    return correct / len(ctx.data.y_test)
 
 
 @dataclass
@@ -110,12 +110,12 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
     masked = MaskedTraining(model, mask) if mask is not None else None
     optimizer = make_optimizer(model, thp)
     state = {"epoch": start_epoch, "best_acc": 0.0, "history": [], "extra": {},
-             "cost": {"wall_s": 0.0, "timestep_epochs": 0, "epochs": 0}}
+             "cost": {"wall_s": 0.0, "timestep_epochs": 0, "epochs": 0}, "accuracy_unit": "fraction"}
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
-        state = ck["state"]
+        state = _fraction_accuracies(ck["state"])
         ctx.log(f"{label}: resuming at epoch {state['epoch']} from {ckpt_path}")
     if masked is not None:
         masked.after_step()
@@ -155,7 +155,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         state["best_acc"] = max(state["best_acc"], acc)
         state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr_at(epoch, thp),
                                  "train_loss": tot_loss / max(tot_n, 1),
-                                 "train_acc": 100.0 * tot_correct / max(tot_n, 1), "test_acc": acc,
+                                 "train_acc": tot_correct / max(tot_n, 1), "test_acc": acc,
                                  "wall_s": wall})
         state["cost"]["wall_s"] += wall
         state["cost"]["timestep_epochs"] += es.timesteps
@@ -164,7 +164,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         state["epoch"] = epoch
         state["extra"] = es.extra
         ctx.log(f"{label} epoch {epoch}/{thp.epochs} T={es.timesteps} loss {tot_loss / max(tot_n, 1):.4f} "
-                f"test {acc:.2f}%")
+                f"test {100 * acc:.2f}%")
         if es.stop or epoch >= thp.epochs:
             state["stopped"] = es.stop
             break
@@ -176,6 +176,16 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         masked.remove()
     return TrainResult(final_acc=final_acc, best_acc=state["best_acc"], history=state["history"],
                        cost=state["cost"], extra=state["extra"], stopped_epoch=epoch)
+
+
+def _fraction_accuracies(state: dict) -> dict:
+    """A checkpoint written before accuracies became fractions (no `accuracy_unit`) holds percent: convert."""
+    if state.get("accuracy_unit") == "fraction":
+        return state
+    state = dict(state, accuracy_unit="fraction", best_acc=state["best_acc"] / 100.0)
+    state["history"] = [{**h, "train_acc": h["train_acc"] / 100.0, "test_acc": h["test_acc"] / 100.0}
+                        for h in state["history"]]
+    return state
 
 
 def clear_checkpoint(ticket_dir: Path) -> None:

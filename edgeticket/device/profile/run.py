@@ -42,19 +42,18 @@ class ProfileSettings:
             (["--random-inputs"] if self.random_inputs else [])
 
 
-def recorded_backend(bundle_dir: Path, log=print) -> str:
-    """The backend the bundle records as its default (compile's cost model) where it can run on this machine,
-    else onnxruntime; says which and why."""
+def recorded_backend(bundle_dir: Path) -> tuple[str, str]:
+    """(the backend the bundle records as its default (compile's cost model) where it can run on this machine,
+    else onnxruntime; a note saying which and why)."""
     manifest = bundle_fmt.read_manifest(bundle_dir)
     recorded = (manifest.get("backends") or {}).get("default") or "onnxruntime"
     recorded = runners.RENAMED.get(recorded, recorded)
     if recorded in runners.BACKENDS:
         why = runners.unavailable_reason(manifest, recorded)
         if why is None:
-            log(f"backend: {recorded} (the bundle's default; --backend chooses another)")
-            return recorded
-        log(f"backend: onnxruntime (the bundle's default {recorded} cannot run here: {why})")
-    return "onnxruntime"
+            return recorded, f"backend: {recorded} (the bundle's default; --backend chooses another)"
+        return "onnxruntime", f"backend: onnxruntime (the bundle's default {recorded} cannot run here: {why})"
+    return "onnxruntime", "backend: onnxruntime"
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -80,8 +79,9 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     settings.check()
     runs, warmup, batch, threads = settings.runs, settings.warmup, settings.batch, settings.threads
     path = output_path(out, bundle_dir)
-    if backend is None:  # checked settings first: a bad option is one line, not a note and then the error
-        backend = "onnxruntime" if calibrate or target else recorded_backend(bundle_dir, log)
+    chosen = None
+    if backend is None:  # said once the bundle has passed its checks: a bad bundle is one line, not a note + error
+        backend, chosen = ("onnxruntime", None) if calibrate or target else recorded_backend(bundle_dir)
     runners.check_backend(backend)
     if calibrate and backend != "onnxruntime":
         raise EdgeTicketError("--calibrate measures onnxruntime's rates: run it with --backend onnxruntime")
@@ -96,6 +96,8 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     runner = runners.open_runner(bundle_dir, manifest, backend, threads=threads)
     load_s = time.perf_counter() - t0
     load_peak = rss.peak()
+    if chosen:
+        log(chosen)
     x, source = inputs_for(bundle_dir, manifest, batch, settings.random_inputs)
 
     log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
