@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .metadata import mark_tensorrt
+
 TENSORRT_PROVIDER = "TensorrtExecutionProvider"
 
 
@@ -72,6 +74,7 @@ def fold_weights(model_bytes: bytes) -> bytes:
         g.initializer.extend(keep_inits)
     g.initializer.extend(numpy_helper.from_array(np.ascontiguousarray(v, dtype=np.float32), k)
                          for k, v in sorted(dense.items()))
+    mark_tensorrt(model)  # model.onnx's metadata_props, saying which graph this is
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
 

@@ -15,6 +15,11 @@ def _mib1(b) -> str:
     return f"{b / 2**20:.1f} MiB"
 
 
+def _pct(fraction) -> str:
+    """A fraction (what every file holds) as the percent people read; '-' where there is none (no labels)."""
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
 def describe(m: dict) -> str:
     w, p, v = m["weights"], m["memory_plan"], m["validation"]
     src = m["source_ticket"]
@@ -37,12 +42,12 @@ def describe(m: dict) -> str:
         f"state {_mib(p['state_bytes'])}, runtime {_mib(p['runtime_overhead_bytes'])}, load peak {_mib(p['load_peak_bytes'])}",
         f"  validation {'passed' if v['passed'] else 'FAILED'}: spikes equal per layer/timestep/sample on {v['inputs']} "
         f"inputs ({v['total_spikes']:,} spikes), logits max diff {v['logits_max_abs_diff']:.2g}; top-1 ticket "
-        f"{v['accuracy']['ticket_pytorch']:.1f}% / bundle {v['accuracy']['bundle_onnxruntime']:.1f}%",
+        f"{_pct(v['accuracy']['ticket_pytorch'])} / bundle {_pct(v['accuracy']['bundle_onnxruntime'])}",
     ]
     if "quantization" in v:
         q = v["quantization"]
-        lines.append(f"             {q['format']}: top-1 {q['accuracy']}% vs fp32 {q['accuracy_fp32']}%, agreement "
-                     f"{q['prediction_agreement_with_fp32']:.1f}%")
+        lines.append(f"             {q['format']}: top-1 {_pct(q['accuracy'])} vs fp32 {_pct(q['accuracy_fp32'])}, "
+                     f"agreement {_pct(q['prediction_agreement_with_fp32'])}")
     if "prediction" in m:
         pr = m["prediction"]
         lines.append(f"  predicted  {1000 * pr['latency_s']:.3g} ms at batch {pr['batch']} on {m['target']['name']} "
@@ -71,9 +76,43 @@ def describe(m: dict) -> str:
                      f"equal to model.onnx on {trt['validation']['inputs']} inputs: {trt['validation']['spikes_equal']}")
     if "default" in b:
         lines.append(f"  backend    default {b['default']}: {b.get('reason', '')}")
+    if "onnx_metadata" in m:
+        lines += _onnx_metadata_lines(m["onnx_metadata"])
     for warn in m.get("warnings", []):
         lines.append(f"  warning    {warn}")
     return "\n".join(lines)
+
+
+def _onnx_metadata_value(key: str, value: str) -> str:
+    import json
+
+    short = key[len("edgeticket."):] if key.startswith("edgeticket.") else key
+    try:
+        v = json.loads(value) if short in ("class_names", "normalization", "outputs", "lif") else value
+    except ValueError:
+        v = value
+    if short == "class_names" and isinstance(v, list):
+        return ", ".join(map(str, v[:10])) + (f", ... ({len(v)} in all)" if len(v) > 10 else "")
+    if short == "normalization" and isinstance(v, dict):
+        nums = lambda xs: "[" + ", ".join(f"{x:.4g}" for x in xs) + "]"
+        return f"mean {nums(v.get('mean', []))} std {nums(v.get('std', []))}: {v.get('note', '')}"
+    if short == "outputs" and isinstance(v, dict):
+        return ", ".join(v)
+    if short == "lif" and isinstance(v, dict):
+        return f"tau {v.get('tau', 0):.4g}, v_threshold {v.get('v_threshold', 0):.4g}, reset {v.get('reset')}"
+    if short == "sparsity" and value.replace(".", "", 1).isdigit():
+        return f"{value} ({100 * float(value):.2f}% of the prunable weights pruned)"
+    return value if len(value) <= 100 else value[:97] + "..."
+
+
+def _onnx_metadata_lines(props: dict) -> list[str]:
+    """model.onnx's metadata_props (formats/onnx_metadata.py), one key a line."""
+    if not props:
+        return ["  onnx meta  model.onnx has no metadata_props (compiled by an older edgeticket): re-compile the ticket"]
+    width = max(len(k) for k in props)
+    lines = [f"  onnx meta  model.onnx metadata_props ({len(props)} keys):"]
+    lines += [f"             {k:{width}s}  {_onnx_metadata_value(k, v)}" for k, v in props.items()]
+    return lines
 
 
 def backends_table(r: dict) -> str:
