@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeticket-installed
 DEMO_OUT ?= runs
 
-.PHONY: demo test install clean bench docs cross-tools emulated-rpi4
+.PHONY: demo test install clean bench docs cross-tools emulated-rpi4 browser-tools
 
 $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,17 @@ cross-tools:
 	else \
 		apt-get install -y -q $(CROSS_PACKAGES) >/dev/null || \
 		(apt-get update -q >/dev/null && apt-get install -y -q $(CROSS_PACKAGES) >/dev/null); \
+	fi
+
+# Debian's Chromium, for the test that opens the HTML pages (`inspect --html`, `report --html`) in a real headless
+# browser, takes a screenshot and counts the rendered charts and tables. Needs root (apt); without it that test is
+# skipped with a note naming this target.
+browser-tools:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
+		echo "chromium present"; \
+	else \
+		apt-get install -y -q chromium >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null); \
 	fi
 
 # An emulated Raspberry Pi 4: Debian bookworm's arm64 python3.11 + the aarch64 wheels of the base install and

@@ -20,7 +20,9 @@ def make_session(model, providers: list[str] | None = None, threads: int | None 
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if threads:
         opts.intra_op_num_threads = int(threads)
-    opts.log_severity_level = 3
+    from ... import console
+
+    opts.log_severity_level = 1 if console.verbose() else 3  # onnxruntime's own log: errors only unless -v
     src = str(model) if isinstance(model, (str, Path)) else model
     avail = ort.get_available_providers()
     chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in avail] or ["CPUExecutionProvider"]
