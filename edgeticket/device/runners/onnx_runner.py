@@ -22,7 +22,7 @@ def make_session(model, providers: list[str] | None = None, threads: int | None 
         opts.intra_op_num_threads = int(threads)
     from ... import console
 
-X
+    opts.log_severity_level = 2 if console.verbose() else 3  # onnxruntime's warnings with -v, else errors only
     src = str(model) if isinstance(model, (str, Path)) else model
     avail = ort.get_available_providers()
     chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in avail] or ["CPUExecutionProvider"]
