@@ -59,14 +59,21 @@ def targets() -> list:
     return load_all()
 
 
-def inspect(bundle_dir: str | Path) -> dict:
+def inspect(bundle_dir: str | Path, html: str | Path | None = None) -> dict:
     """A bundle's manifest, its files' sha256s checked, with bundle_dir and onnx_metadata (model.onnx's
-    metadata_props, formats/onnx_metadata.py) added."""
+    metadata_props, formats/onnx_metadata.py) added. html: also write the bundle's page there (one self-contained
+    file: sparsity per layer, memory vs budget, spike rates, backend latencies of its profiles); its path is
+    returned as "html"."""
     from .formats import bundle, names, onnx_metadata
 
     m = bundle.load(Path(bundle_dir))
     m["bundle_dir"] = str(bundle_dir)
     m["onnx_metadata"] = onnx_metadata.read(Path(bundle_dir) / names.MODEL)  # model.onnx's metadata_props
+    if html:
+        from . import store
+        from .device.bundle_page import inspect_html, load_profiles
+
+        m["html"] = str(store.write_text(Path(html), inspect_html(m, load_profiles(bundle_dir))))
     return m
 
 
@@ -170,6 +177,14 @@ def experiment(config: str | Path, log=print, **settings) -> dict:
     from .experiment import run
 
     return run(config, log=log, **settings)
+
+
+def report_page(folders: list, html: str | Path) -> Path:
+    """The results page (one self-contained HTML file: accuracy vs sparsity, the ticket against its controls,
+    per-layer sparsity, search cost) of run and experiment folders; needs the base install only."""
+    from .results_page import write_report_html
+
+    return write_report_html([str(d) for d in folders], html)
 
 
 def report(folders: list, out: str | Path = "docs/results.md") -> dict:

@@ -184,14 +184,17 @@ def targets_cmd(as_json):
 
 @main.command("inspect")
 @click.argument("bundle_dir", type=click.Path(file_okay=False))
+@click.option("--html", default=None, type=click.Path(dir_okay=False),
+              help="Also write the bundle's page to this file: one self-contained HTML file (plots inline, nothing "
+                   "fetched) with sparsity per layer, memory vs budget, spike rates and backend latencies.")
 @_outputs("Print the manifest as JSON.")
-def inspect_cmd(bundle_dir, as_json):
+def inspect_cmd(bundle_dir, html, as_json):
     """Show a bundle: target, layout, weights per layer, memory plan vs budget, validation (checks sha256s)."""
     from . import api
     from .device.views import describe
 
-    m = api.inspect(bundle_dir)
-    _result(m, lambda: describe(m), as_json)
+    m = api.inspect(bundle_dir, html=html)
+    _result(m, lambda: describe(m) + (f"\n  page       {m['html']}" if html else ""), as_json)
 
 
 @main.command("profile")
@@ -321,16 +324,27 @@ def _experiment_lines(res: dict) -> str:
 
 @main.command("report")
 @click.argument("folders", nargs=-1, required=True, metavar="RUN_OR_EXPERIMENT...", type=click.Path(file_okay=False))
-@click.option("--out", default="docs/results.md", show_default=True, type=click.Path(dir_okay=False),
-              help="Markdown file to write (PNG plots go beside it).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Markdown file to write, PNG plots beside it [default: docs/results.md, unless only --html is "
+                   "given].")
+@click.option("--html", default=None, type=click.Path(dir_okay=False),
+              help="Write the results page to this file: one self-contained HTML file (plots inline, nothing fetched; "
+                   "needs no matplotlib).")
 @_outputs("Print the report's facts as JSON.")
-def report_cmd(folders, out, as_json):
-    """Generate the results report (markdown + plots) from run folders (run.json + level_*/) and experiment
-    folders (experiment.json), in any mix."""
+def report_cmd(folders, out, html, as_json):
+    """Generate the results report (markdown + plots, and/or an HTML page) from run folders (run.json + level_*/)
+    and experiment folders (experiment.json), in any mix."""
     from . import api
 
-    r = api.report(list(folders), out)
-    _result(r, lambda: f"wrote {r['out']} and {len(r['figures'])} plot(s)", as_json)
+    page = str(api.report_page(list(folders), html)) if html else None
+    if out is None and html:
+        _result({"html": page}, lambda: f"wrote {page}", as_json)
+        return
+    r = api.report(list(folders), out or "docs/results.md")
+    if page:
+        r["html"] = page
+    _result(r, lambda: f"wrote {r['out']} and {len(r['figures'])} plot(s)" + (f", and {page}" if page else ""),
+            as_json)
 
 
 if __name__ == "__main__":

@@ -100,3 +100,19 @@ def test_compile_keeps_tvm_s_log_out_of_the_output_unless_verbose(ticket, tmp_pa
     r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--out", str(tmp_path), "--name", "t",
                                   "--backend", "onnxruntime,tvm", "--validation-n", "8", "-q"])
     assert r.exit_code == 0 and r.output == "" and Path(tmp_path / "t" / "manifest.json").is_file()
+
+
+def test_inspect_and_report_write_self_contained_pages(bundle, ticket, tmp_path, monkeypatch):
+    page = tmp_path / "bundle.html"
+    r = CliRunner().invoke(main, ["inspect", bundle["bundle_dir"], "--html", str(page)])
+    assert r.exit_code == 0 and f"page       {page}" in r.stdout
+    text = page.read_text()
+    assert text.count("<svg") >= 2 and "<table" in text and "http://" not in text and "https://" not in text
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path(ticket).parent
+    r = CliRunner().invoke(main, ["report", str(run_dir), "--html", "results.html", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"html": "results.html"} and (tmp_path / "results.html").is_file()
+    assert not (tmp_path / "docs").exists()  # --html alone writes no markdown report
+    r = CliRunner().invoke(main, ["report", str(tmp_path), "--html", "x.html"])
+    assert r.exit_code == 2 and "run.json" in r.output and not (tmp_path / "x.html").exists()
