@@ -48,7 +48,8 @@ def test_json_is_one_document_on_stdout_and_quiet_prints_nothing(bundle):
     assert "EDGETICKET_QUIET" not in os.environ  # the level was put back after each command
 
 
-def test_profile_runs_the_recorded_default_and_no_progress_in_pipes(bundle):
+def test_profile_runs_the_recorded_default_and_no_progress_in_pipes(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGETICKET_CALIBRATION", str(tmp_path / "calibration"))  # this record is not the suite's
     b = bundle["bundle_dir"]
     default = bundle["backends"]["default"]
     r = CliRunner().invoke(main, ["profile", b, "--runs", "20", "--warmup", "0", "--json"])

@@ -171,7 +171,8 @@ def _cli_ssh(sshd, remote_dir: Path, python: str) -> list[str]:
 
 
 def test_profile_on_a_board_over_ssh_equals_a_local_profile_and_brings_the_record_home(sshd, base_venv, ticket,
-                                                                                       tmp_path):
+                                                                                       tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGETICKET_CALIBRATION", str(tmp_path / "calibration"))  # the record stays in this test
     m = api.compile_ticket(ticket, "host", out=tmp_path / "bundles", name="h", validation_n=16, log=lambda s: None)
     b = Path(m["bundle_dir"])
     here = api.profile(b, runs=2, warmup=0, out=tmp_path / "here.json", log=lambda s: None)
