@@ -71,6 +71,51 @@ def test_cifar10_python_batches(tmp_path):
         load(DataHparams(dataset="cifar10", data_dir=str(tmp_path)))
 
 
+class _RunsACommand:
+    """What a crafted pickle does: unpickling calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def _cifar_dir(tmp_path, test_batch):
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir(exist_ok=True)
+    rng = np.random.RandomState(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)]:
+        d = {"data": rng.randint(0, 255, (4, 3072)).astype(np.uint8), "labels": [int(v) for v in rng.randint(0, 10, 4)]}
+        pickle.dump(d, open(root / name, "wb"))
+    pickle.dump(test_batch, open(root / "test_batch", "wb"))
+    return tmp_path
+
+
+def test_a_cifar_batch_is_never_run_as_code(tmp_path):
+    marker = tmp_path / "pwned"
+    crafted = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 3], "x": _RunsACommand(marker)}
+    with pytest.raises(EdgeTicketError, match="test_batch refused: it names posix.system, which a data file never "
+                                              "needs \\(a data file is never run as code\\)"):
+        load(DataHparams(dataset="cifar10", data_dir=str(_cifar_dir(tmp_path, crafted))))
+    assert not marker.exists()  # refused before the call
+
+
+@pytest.mark.parametrize("batch, needle", [
+    ({"data": np.zeros((10, 3072), np.uint8), "labels": [0] * 7}, "10 images but 7 labels"),
+    ({"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 10]}, "labels must lie in 0..9"),
+    ({"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, -1]}, "labels must lie in 0..9"),
+    ({"data": np.zeros((4, 3072), np.uint8), "labels": [0.0, 1.0, 2.0, 3.0]}, "list of integer labels"),
+    ({"data": np.zeros((4, 3072), np.float32), "labels": [0, 1, 2, 3]}, "expected uint8"),
+    ([1, 2, 3], "not a dict"),
+])
+def test_cifar_batches_are_checked(tmp_path, batch, needle):
+    with pytest.raises(EdgeTicketError, match=needle):
+        load(DataHparams(dataset="cifar10", data_dir=str(_cifar_dir(tmp_path, batch))))
+
+
 def test_npz_bring_your_own(tmp_path):
     rng = np.random.RandomState(0)
     np.savez(tmp_path / "data.npz", x_train=rng.randint(0, 255, (10, 12, 12, 3)).astype(np.uint8),

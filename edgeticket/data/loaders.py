@@ -96,21 +96,58 @@ def _idx_loader(name: str) -> Callable[[Optional[str]], RawData]:
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR
+# The globals a CIFAR python batch needs (numpy arrays and scalars: numpy.core before numpy 2, numpy._core after). Any other
+# global is how a crafted pickle runs code (os.system via __reduce__): it is refused before anything is called.
+_BATCH_GLOBALS = {(f"numpy{core}.multiarray", f) for core in (".core", "._core") for f in ("_reconstruct", "scalar")}
+_BATCH_GLOBALS |= {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle that names a callable a data file never needs."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads dicts, lists, str/bytes, numbers and numpy arrays; a data file never names another callable."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _BATCH_GLOBALS:
+            raise _Refused(f"it names {module}.{name}, which a data file never needs")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")  # the standard python batches are pickled dicts of arrays
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+            batch = _BatchUnpickler(f, encoding="latin1").load()  # python batches: pickled dicts of arrays
+    except _Refused as e:
+        raise EdgeTicketError(f"{path} refused: {e} (a data file is never run as code); replace it with the "
+                              "original CIFAR batch") from None
+    except Exception as e:  # noqa: BLE001 - any other unpickling failure means a bad file
         raise EdgeTicketError(f"{path} is not a CIFAR python batch ({type(e).__name__}); replace it") from None
+    if not isinstance(batch, dict):
+        raise EdgeTicketError(f"{path} is not a CIFAR python batch (a {type(batch).__name__}, not a dict); replace it")
+    return batch
 
 
-def _cifar_arrays(batch: dict, key: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_arrays(batch: dict, key: str, path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images [N, 3, 32, 32] uint8 and labels [N] of a batch, checked: shapes, dtypes, counts, label range."""
     if "data" not in batch or key not in batch:
         raise EdgeTicketError(f"{path} lacks the '{'data' if 'data' not in batch else key}' entry of a CIFAR batch")
-    x = np.asarray(batch["data"], dtype=np.uint8)
-    if x.ndim != 2 or x.shape[1] != 3072:
-        raise EdgeTicketError(f"{path}: 'data' has shape {x.shape}, expected [N, 3072]")
-    return x.reshape(-1, 3, 32, 32), np.asarray(batch[key], dtype=np.int64)
+    data = batch["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise EdgeTicketError(f"{path}: 'data' is {what}, expected uint8 [N, 3072]; replace the file")
+    labels = batch[key]
+    if not isinstance(labels, (list, np.ndarray)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
+        raise EdgeTicketError(f"{path}: '{key}' must be a list of integer labels; replace the file")
+    y = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(y) != len(data):
+        raise EdgeTicketError(f"{path}: {len(data)} images but {len(y)} labels; replace the file")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise EdgeTicketError(f"{path}: labels must lie in 0..{num_classes - 1} (found {y.min()}..{y.max()}); "
+                              "replace the file")
+    return data.reshape(-1, 3, 32, 32), y
 
 
 def load_cifar10(data_dir: Optional[str]) -> RawData:
@@ -121,7 +158,7 @@ def load_cifar10(data_dir: Optional[str]) -> RawData:
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
         raise EdgeTicketError(f"dataset 'cifar10': {', '.join(missing)} not found in {root}; expected {expected}")
-    parts = [_cifar_arrays(_unpickle(root / n), "labels", root / n) for n in names]
+    parts = [_cifar_arrays(_unpickle(root / n), "labels", root / n, 10) for n in names]
     xtr = np.concatenate([p[0] for p in parts[:5]])
     ytr = np.concatenate([p[1] for p in parts[:5]])
     return RawData(_to_float(xtr), ytr, _to_float(parts[5][0]), parts[5][1], 10, cifar_like=True)
@@ -134,8 +171,8 @@ def load_cifar100(data_dir: Optional[str]) -> RawData:
     missing = [n for n in ("train", "test") if not (root / n).is_file()]
     if missing:
         raise EdgeTicketError(f"dataset 'cifar100': {', '.join(missing)} not found in {root}; expected {expected}")
-    xtr, ytr = _cifar_arrays(_unpickle(root / "train"), "fine_labels", root / "train")
-    xte, yte = _cifar_arrays(_unpickle(root / "test"), "fine_labels", root / "test")
+    xtr, ytr = _cifar_arrays(_unpickle(root / "train"), "fine_labels", root / "train", 100)
+    xte, yte = _cifar_arrays(_unpickle(root / "test"), "fine_labels", root / "test", 100)
     return RawData(_to_float(xtr), ytr, _to_float(xte), yte, 100, cifar_like=True)
 
 
