@@ -38,11 +38,85 @@ def fsync_dir(directory: Path) -> None:
 
 
 def temp_dir(parent: Path, prefix: str) -> Path:
-    """A fresh folder inside `parent` (made if missing) with the umask's mode, to be renamed into place."""
+    """A fresh folder inside `parent` (made if missing) with the umask's mode, to be renamed into place. Its name
+    carries this process's id (`<prefix><pid>.<random>`), so a later run can tell a stale one (its writer died)
+    from one still being written (remove_stale_temps)."""
     Path(parent).mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=parent))
     os.chmod(d, 0o777 & ~umask())
     return d
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(parent: Path, prefix: str) -> list[Path]:
+    """Remove the temp folders `temp_dir` made in `parent` with `prefix` whose writing process is gone (a killed
+    compile, or the old bundle a swap left behind); returns what was removed."""
+    import re
+    import shutil
+
+    gone = []
+    for d in Path(parent).glob(f"{glob_escape(prefix)}*"):
+        m = re.fullmatch(re.escape(prefix) + r"(\d+)\.[a-z0-9_]+", d.name)  # <prefix><pid>.<mkdtemp's suffix>
+        if d.is_dir() and m and not _alive(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    return gone
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Linux renameat2(RENAME_EXCHANGE): swap two paths in one step. False where the call is not available
+    (another OS, an old kernel or libc, a filesystem without it)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: no exchange here, fall back
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Put the folder `new` at `final`. A reader of `final` finds the whole old folder or the whole new one at
+    every moment: an existing `final` is swapped with `new` in one step (renameat2 RENAME_EXCHANGE), and the old
+    one, now at `new`'s temp name, is removed afterwards (or by remove_stale_temps if this process is killed
+    first). Without the exchange call, the old folder is moved aside first: a moment without `final` remains."""
+    import shutil
+
+    new, final = Path(new), Path(final)
+    if final.exists():
+        if not _renameat2_exchange(new, final):
+            aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", dir=final.parent))
+            os.rename(final, aside / "old")
+            os.rename(new, final)
+            new = aside
+        shutil.rmtree(new, ignore_errors=True)
+    else:
+        os.rename(new, final)
+    fsync_dir(final.parent)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

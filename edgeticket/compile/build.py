@@ -232,6 +232,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     if "/" in name or name.startswith("."):
         raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name
+    store.remove_stale_temps(Path(out), prefix=f".{name}.")  # left by a killed compile or an interrupted swap
     tmp = store.temp_dir(Path(out), prefix=f".{name}.")
     try:
         return _finish(tmp, final, log, settings=settings, deploy=deploy, ref=ref, info=info, target=target, x=x, y=y,
@@ -348,10 +349,7 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     manifest["files"] = {f: store.sha256_file(tmp / f) for f in files}
     store.write_json(tmp / names.MANIFEST, manifest)
     bundle_fmt.load(tmp)  # the api validates the folder it wrote
-    if final.exists():
-        shutil.rmtree(final)  # same id = same inputs and settings: replace with the fresh, validated copy
-    tmp.rename(final)
-    store.fsync_dir(final.parent)
+    store.replace_dir(tmp, final)  # same id = same inputs and settings: the fresh, validated copy replaces it
     manifest["bundle_dir"] = str(final)
     return manifest
 
