@@ -9,6 +9,7 @@ from .. import store
 from ..errors import EdgeTicketError
 from ..formats import names
 from ..formats.ticket import read_info
+from ..formats.ticket import verify as verify_ticket
 
 
 def resolve_ticket_dir(path: str | Path, log=print) -> Path:
@@ -33,8 +34,7 @@ def load(ticket_dir: Path, verify: bool = True):
     ticket_dir = Path(ticket_dir)
     info = read_info(ticket_dir)
     if verify:
-        for name, digest in info["files"].items():
-            store.verify_sha256(ticket_dir / name, digest, f"ticket file {name}")
+        verify_ticket(ticket_dir, info)
     cfg = SearchConfig.from_dict(info["hparams"])
     ds = info["dataset"]
     c, h, _ = ds["input_shape"]

@@ -68,8 +68,33 @@ def upgrade(m: dict) -> dict:
     return m
 
 
+def required_files(manifest: dict) -> list[str]:
+    """The files a bundle of this manifest must list (and hold): the graph, the validation samples, and the
+    files of every backend it says it carries."""
+    need = [names.MODEL, names.VALIDATION_SAMPLES]
+    b = manifest.get("backends") or {}
+    event, tvm = b.get("event") or {}, b.get("tvm") or {}
+    if event.get("built"):
+        need.append(names.EVENT_NET)
+        if (event.get("library") or {}).get("file"):
+            need.append(event["library"]["file"])
+    if tvm.get("built") and tvm.get("library"):
+        need.append(tvm["library"])
+    if manifest.get("tensorrt"):
+        need.append(names.TENSORRT_MODEL)
+    return need
+
+
 def verify(bundle_dir: Path, manifest: dict) -> None:
-    for name, digest in manifest.get("files", {}).items():
+    """Every required file is listed with its sha256 and matches it: a file list that is missing, empty or short
+    is refused, never taken as 'nothing to check'."""
+    files = manifest.get("files")
+    listed = set(files) if isinstance(files, dict) else set()
+    missing = [f for f in required_files(manifest) if f not in listed]
+    if missing:
+        raise EdgeTicketError(f"{Path(bundle_dir) / names.MANIFEST} does not list the sha256 of {', '.join(missing)}: "
+                              "the manifest was altered; copy the whole bundle folder again, or re-compile it")
+    for name, digest in files.items():
         store.verify_sha256(Path(bundle_dir) / name, digest, f"bundle file {name}",
                             fix="copy the whole bundle folder again, or re-compile it")
 

@@ -36,8 +36,24 @@ def versions(packages=SEARCH_PACKAGES) -> dict:
     return out
 
 
+REQUIRED_FILES = (names.MASK, names.REWIND, names.TRAINED)  # every ticket folder's files, each hashed in ticket.json
+
+
 def file_hashes(ticket_dir: Path) -> dict:
-    return {name: store.sha256_file(Path(ticket_dir) / name) for name in (names.MASK, names.REWIND, names.TRAINED)}
+    return {name: store.sha256_file(Path(ticket_dir) / name) for name in REQUIRED_FILES}
+
+
+def verify(ticket_dir: Path, info: dict) -> None:
+    """Every file the format requires is listed in ticket.json and matches its sha256: a file list that is
+    missing, empty or short is refused, never taken as 'nothing to check'."""
+    files = info.get("files")
+    listed = set(files) if isinstance(files, dict) else set()
+    missing = [f for f in REQUIRED_FILES if f not in listed]
+    if missing:
+        raise EdgeTicketError(f"{Path(ticket_dir) / names.TICKET_JSON} does not list the sha256 of "
+                              f"{', '.join(missing)}: it was altered; re-run the search level (or restore the file)")
+    for name, digest in files.items():
+        store.verify_sha256(Path(ticket_dir) / name, digest, f"ticket file {name}")
 
 
 def write(ticket_dir: Path, info: dict) -> dict:
