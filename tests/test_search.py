@@ -125,6 +125,120 @@ def test_early_bird_with_early_time(tmp_path, variant):
     assert ticket["timesteps_trained"] == 4  # retrained at full T
 
 
+# ---- Early-Bird settling before the rewind epoch (issue 17, item 1) ---------------------------------------------
+# eps 0.5 with a FIFO of 2 settles after epoch 2, before the rewind epoch 5: the rewind point must still exist, at
+# min(rewind_epoch, stop epoch) (the weights after the stop epoch; dense training is not extended).
+EB_EARLY = dict(method="eb", epochs=8, rewind_epoch=5, eb_window=2, eb_eps=0.5)
+
+
+def _eb_early_cli(out, quiet=False):
+    return ["search", *cli_args(**EB_EARLY), "--out", str(out), "--device", "cpu", *(["--quiet"] if quiet else [])]
+
+
+def _eb_early_subprocess(out):
+    """The same search as a child process on 1 thread (CPU runs are bitwise reproducible for one thread count)."""
+    cmd = [sys.executable, "-m", "edgeticket", *_eb_early_cli(out, quiet=True)]
+    return cmd, dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def _tensors_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def eb_early(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from edgeticket.cli import main
+
+    out = tmp_path_factory.mktemp("eb-early")
+    result = CliRunner().invoke(main, _eb_early_cli(out))
+    return out / tiny_cfg(**EB_EARLY).hashname(), result
+
+
+@pytest.fixture(scope="module")
+def eb_early_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eb-early-ref")
+    cmd, env = _eb_early_subprocess(out)
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return out / tiny_cfg(**EB_EARLY).hashname()
+
+
+def test_early_bird_stopping_before_the_rewind_epoch_rewinds_to_the_stop_epoch(eb_early):
+    from safetensors import safe_open
+
+    run_dir, result = eb_early
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "Traceback" not in result.output and "Error" not in result.output
+    d0, d1 = names.level_dir(run_dir, 0), names.level_dir(run_dir, 1)
+    info0 = json.loads((d0 / names.TICKET_JSON).read_text())
+    stop = info0["early_bird"]["stop_epoch"]
+    assert info0["early_bird"]["converged"] and stop < 5  # the case under test: EB stopped before the rewind epoch
+    assert info0["cost"]["epochs"] == stop  # dense training was not extended to reach the rewind epoch
+    # the rewind point exists where level 1 (and the controls) read it, and holds the weights after the stop epoch
+    rewind0 = store.load_tensors(d0 / names.REWIND)
+    assert _tensors_equal(rewind0, store.load_tensors(d0 / names.TRAINED))
+    with safe_open(str(d0 / names.REWIND), framework="numpy") as f:
+        assert f.metadata()["epoch"] == str(stop)
+    assert info0["early_bird"]["rewind_epoch"] == stop
+    # the ticket started from it at that epoch, and ticket.json says so
+    info1 = json.loads((d1 / names.TICKET_JSON).read_text())
+    assert info1["rewind"]["epoch"] == stop and info1["rewind"]["requested_epoch"] == 5
+    assert (run_dir / info1["rewind"]["weights"]) == d0 / names.REWIND
+    assert "min(rewind_epoch, stop epoch)" in info1["rewind"]["rule"]
+    assert info1["epochs"]["start"] == stop and info1["cost"]["epochs"] == 8 - stop
+    mask = Mask.load(d1 / names.MASK)
+    rewind1 = store.load_tensors(d1 / names.REWIND)
+    assert all(torch.equal(rewind1[n], rewind0[n] * mask[n] if n in mask else rewind0[n]) for n in rewind0)
+    summary = json.loads((run_dir / names.SUMMARY_JSON).read_text())
+    assert summary["early_bird"]["rewind_epoch"] == stop
+    assert f"ticket rewound to epoch {stop}" in result.output
+
+
+def test_early_bird_stopping_before_the_rewind_epoch_reruns_without_retraining(eb_early):
+    from click.testing import CliRunner
+
+    from edgeticket.cli import main
+
+    run_dir, first = eb_early
+    stamp = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")}
+    tickets = {p: p.read_text() for p in run_dir.rglob(names.TICKET_JSON)}
+    again = CliRunner().invoke(main, _eb_early_cli(run_dir.parent, quiet=True))
+    assert again.exit_code == 0 and again.exception is None, again.output
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")} == stamp  # nothing was retrained
+    assert {p: p.read_text() for p in run_dir.rglob(names.TICKET_JSON)} == tickets
+
+
+@pytest.mark.parametrize("killed_level", [0, 1])
+def test_early_bird_stopping_before_the_rewind_epoch_resumes_after_sigkill(eb_early_reference, tmp_path,
+                                                                          killed_level):
+    """Killed in level 0 (after its first epoch, before EB stops) or in level 1: the rerun ends as an
+    uninterrupted run."""
+    ref_dir = eb_early_reference
+    out = tmp_path / "killed"
+    cmd, env = _eb_early_subprocess(out)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = out / ref_dir.name
+    target = names.level_dir(run_dir, killed_level) / names.CHECKPOINT
+    deadline = time.time() + 120
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not names.is_finished(names.level_dir(run_dir, killed_level))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    for level in (0, 1):
+        for f in (names.MASK, names.REWIND, names.TRAINED):
+            a = store.load_tensors(names.level_dir(ref_dir, level) / f)
+            b = store.load_tensors(names.level_dir(run_dir, level) / f)
+            assert _tensors_equal(a, b), (level, f)
+        ia, ib = (json.loads((names.level_dir(d, level) / names.TICKET_JSON).read_text()) for d in (ref_dir, run_dir))
+        assert ia.get("rewind") == ib.get("rewind") and ia["epochs"] == ib["epochs"]
+        assert ia.get("early_bird", {}).get("stop_epoch") == ib.get("early_bird", {}).get("stop_epoch")
+
+
 def _run_cli(out, extra=()):
     cmd = [sys.executable, "-m", "edgeticket", "search", *cli_args(epochs=6, rounds=2), "--out", str(out),
            "--quiet", "--device", "cpu", *extra]

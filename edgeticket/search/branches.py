@@ -2,7 +2,8 @@
 
 - random-reinit: the ticket's mask on freshly initialised weights (a different seed);
 - random-mask: the ticket's per-layer sparsity at random positions, on the rewind weights.
-Both are trained exactly like the ticket (same epochs from the rewind epoch, same T).
+Both are trained exactly like the ticket (same epochs from the ticket's start epoch, i.e. the rewind epoch
+it used, same T).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def run(ctx: Context, run_dir: Path, tickets: list[LevelResult]) -> list[LevelRe
         if level == 0 or t.info.get("branch") != "ticket":
             continue
         t_level = int(t.info["timesteps"]["trained"])
+        start_epoch = int(t.info.get("epochs", {}).get("start", cfg.search.rewind_epoch))
         for branch in cfg.controls:
             if branch == "random-reinit":
                 mask = t.mask
@@ -36,7 +38,7 @@ def run(ctx: Context, run_dir: Path, tickets: list[LevelResult]) -> list[LevelRe
                 rewind = rewind if rewind is not None else rewind_weights(run_dir)
                 start = rewind
             out.append(run_level(ctx, run_dir, names.branch_dir(run_dir, level, branch), level=level, branch=branch,
-                                 mask=mask, start_weights=start, start_epoch=cfg.search.rewind_epoch,
+                                 mask=mask, start_weights=start, start_epoch=start_epoch,
                                  timesteps=lambda e, x, tt=t_level: tt,
                                  search_timesteps=int(t.info["timesteps"]["search"])))
     return out

@@ -3,9 +3,16 @@
 During dense training, after every epoch compute the global magnitude mask at the target sparsity; keep a
 FIFO of the last `eb_window` masks; once the FIFO is full and the largest normalised Hamming distance
 between the newest mask and the older ones is below `eb_eps`, stop: that mask is the ticket. It is then
-rewound to `rewind_epoch` and retrained (at the full T, also under Early-Time). The `bn-channel` variant
-ranks BN scaling factors instead (the original EB paper, structured channels, eps 0.1).
-If the masks never settle, the mask after the last epoch is used and ticket.json says so.
+rewound to `rewind_epoch` and retrained for epochs [rewind_epoch, epochs) (at the full T, also under
+Early-Time). The `bn-channel` variant ranks BN scaling factors instead (the original EB paper, structured
+channels, eps 0.1). If the masks never settle, the mask after the last epoch is used and ticket.json says so.
+
+EB may stop before `rewind_epoch` (the paper's regime: EB stops around epochs 5-16, rewind epoch 20). Then the
+ticket is rewound to the weights after the stop epoch, min(rewind_epoch, stop epoch), and retrained for
+epochs [stop epoch, epochs); dense training is not continued to the rewind epoch (that would cost the epochs EB
+saves, and the weights would be trained past the mask's epoch). The authors' code never meets the case: it
+rewinds EB tickets to the initialisation and retrains all epochs (train_snn_earlybird.py). Level 0's
+`early_bird.rewind_epoch` and the ticket's `rewind` record in ticket.json give the rewind point used.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from ..formats import names as files
 from ..pruning import bn_channel_mask, mask_at_sparsity
 from ..pruning.scoring import magnitude
 from .context import Context
-from .dense import rewind_weights, search_timesteps, train_dense
+from .dense import rewind_epoch, rewind_record, rewind_weights, search_timesteps, train_dense
 from .imp import frozen_layers
 from .level import LevelResult, new_model, run_level
 from .train import EpochState
@@ -58,6 +65,7 @@ def run(ctx: Context, run_dir: Path) -> list[LevelResult]:
                                "eps": sh.eb_eps, "window": sh.eb_window,
                                "converged": "eb_converged_epoch" in extra,
                                "stop_epoch": extra.get("eb_converged_epoch"),
+                               "rewind_epoch": extra.get("rewind_epoch", sh.rewind_epoch),
                                "distances": extra.get("eb_distances", [])}}
 
     dense = train_dense(ctx, run_dir, extra_callback=eb_epoch, info_extra=eb_info)
@@ -65,7 +73,9 @@ def run(ctx: Context, run_dir: Path) -> list[LevelResult]:
     probe.load_state_dict(dense.trained)
     mask, _ = ticket_mask(ctx, probe, names, frozen)
     t_search = search_timesteps(ctx, run_dir)
+    k = rewind_epoch(ctx, run_dir)  # min(rewind_epoch, stop epoch): the epoch the rewind file holds
     ticket = run_level(ctx, run_dir, files.level_dir(run_dir, 1), level=1, branch="ticket", mask=mask,
-                       start_weights=rewind_weights(run_dir), start_epoch=sh.rewind_epoch,
-                       timesteps=lambda e, x: cfg.model.timesteps, search_timesteps=t_search)
+                       start_weights=rewind_weights(run_dir), start_epoch=k,
+                       timesteps=lambda e, x: cfg.model.timesteps, search_timesteps=t_search,
+                       info_extra=lambda extra: rewind_record(ctx, run_dir, k))
     return [dense, ticket]

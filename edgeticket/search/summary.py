@@ -46,7 +46,8 @@ def summarise(run_dir: Path, tickets: list[dict], controls: list[dict]) -> dict:
         "method": tickets[0]["hparams"]["search"]["method"] if tickets else None,
         "hparams": tickets[0]["hparams"] if tickets else None,
         "early_time": et,
-        "early_bird": {k: eb.get(k) for k in ("variant", "target_sparsity", "converged", "stop_epoch")} if eb else None,
+        "early_bird": {k: eb.get(k) for k in ("variant", "target_sparsity", "converged", "stop_epoch",
+                                                     "rewind_epoch")} if eb else None,
         "levels": rows,
         "final_ticket": final,
         "search_cost": {"wall_s": round(sum(r["wall_s"] for r in search), 2),
@@ -88,6 +89,14 @@ def table(summary: dict) -> str:
     if summary.get("early_time"):
         out.append(f"early-time: searched at T'={summary['early_time']['chosen']}, "
                    f"normalised KL {summary['early_time']['normalised_kl']}")
+    eb = summary.get("early_bird")
+    if eb:
+        settled = f"mask settled after epoch {eb['stop_epoch']}" if eb.get("converged") else "mask never settled"
+        k = (summary.get("hparams") or {}).get("search", {}).get("rewind_epoch")
+        r = eb.get("rewind_epoch")
+        rewound = "" if r is None else f"; ticket rewound to epoch {r}" + (
+            f" (the stop epoch: --rewind-epoch {k} was not reached)" if k is not None and r != k else "")
+        out.append(f"early-bird: {settled}{rewound}")
     out.append(f"run folder: {summary['run_dir']}")
     return "\n".join(out)
 
