@@ -124,6 +124,10 @@ def _profile_on_board(bundle_dir, board, measure, backend, calibrate, target, ca
     if isinstance(board, str):
         board = remote.Board.parse(board)
     measure.check()
+    if target is not None:  # known here too: the calibration record comes home under its name
+        from .device.targets import load_target
+
+        load_target(target)
     if backend is None and calibrate:
         backend = "onnxruntime"
     if backend not in (None, "all"):

@@ -8,8 +8,10 @@ behaviour so existing run hashes stay valid (tests/test_hparams.py pins one hash
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
@@ -17,16 +19,27 @@ from typing import Any, Optional
 from .errors import EdgeTicketError
 
 
-def _f(default, help: str, choices: tuple | None = None, hashed: bool = True):
-    return field(default=default, metadata={"help": help, "choices": choices, "hashed": hashed})
+# torch.manual_seed / Generator.manual_seed take 64-bit seeds; [0, 2^63) leaves room for the offsets the
+# controls add (random-reinit seeds level k with seed + 1_000_003 * (k + 1)).
+SEED_MAX = 2**63 - 1
+
+
+def _f(default, help: str, choices: tuple | None = None, hashed: bool = True, *, ge=None, gt=None, le=None,
+       lt=None, why: str = ""):
+    """A setting. ge/gt/le/lt: its allowed range (checked by check_settings, which also requires float settings to
+    be finite, values of the field's type and one of `choices`); why: the reason, said with the error."""
+    rules = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    return field(default=default, metadata={"help": help, "choices": choices, "hashed": hashed, "rules": rules,
+                                            "why": why})
 
 
 @dataclass(frozen=True)
 class ModelHparams:
     arch: str = _f("vgg5", "Network: tiny, vgg5, vgg9, vgg11, vgg16, resnet8, resnet19.")
-    timesteps: int = _f(5, "Timesteps T of the full-length network (training of the final ticket and deployment).")
-    tau: float = _f(4.0 / 3.0, "LIF membrane time constant.")
-    v_threshold: float = _f(1.0, "LIF firing threshold (hard reset to 0).")
+    timesteps: int = _f(5, "Timesteps T of the full-length network (training of the final ticket and deployment).",
+                         ge=1)
+    tau: float = _f(4.0 / 3.0, "LIF membrane time constant.", gt=1, why="spikingjelly's LIF requires it")
+    v_threshold: float = _f(1.0, "LIF firing threshold (hard reset to 0).", gt=0)
 
 
 @dataclass(frozen=True)
@@ -35,29 +48,33 @@ class DataHparams:
                                 "tiny-imagenet, npz.")
     data_dir: Optional[str] = _f(None, "Folder holding the dataset's standard files (not needed for digits).",
                                  hashed=False)
-    train_subset: Optional[int] = _f(None, "Use only this many training images (a fixed, seed-independent subset).")
-    test_subset: Optional[int] = _f(None, "Use only this many test images (a fixed, seed-independent subset).")
+    train_subset: Optional[int] = _f(None, "Use only this many training images (a fixed, seed-independent subset).",
+                                    ge=1)
+    test_subset: Optional[int] = _f(None, "Use only this many test images (a fixed, seed-independent subset).",
+                                   ge=1)
     augment: str = _f("auto", "Augmentation: auto (crop+flip for CIFAR-like data, none otherwise), none, crop, "
                               "crop-flip.", choices=("auto", "none", "crop", "crop-flip"))
 
 
 @dataclass(frozen=True)
 class TrainingHparams:
-    epochs: int = _f(12, "Training epochs of each level (the dense network and every retraining).")
-    batch_size: int = _f(64, "Mini-batch size (global: split across processes under torchrun).")
+    epochs: int = _f(12, "Training epochs of each level (the dense network and every retraining).", ge=1)
+    batch_size: int = _f(64, "Mini-batch size (global: split across processes under torchrun).", ge=1)
     optimizer: str = _f("sgd", "Optimizer.", choices=("sgd", "adam"))
-    lr: float = _f(0.1, "Initial learning rate (cosine-annealed to 0 over the epochs).")
-    momentum: float = _f(0.9, "SGD momentum.")
-    weight_decay: float = _f(5e-4, "Weight decay.")
+    lr: float = _f(0.1, "Initial learning rate (cosine-annealed to 0 over the epochs).", gt=0)
+    momentum: float = _f(0.9, "SGD momentum.", ge=0, lt=1)
+    weight_decay: float = _f(5e-4, "Weight decay.", ge=0)
     schedule: str = _f("cosine", "Learning-rate schedule.", choices=("cosine", "constant"))
-    seed: int = _f(0, "Seed of initialisation, data order and augmentation (runs are deterministic on CPU).")
+    seed: int = _f(0, "Seed of initialisation, data order and augmentation (runs are deterministic on CPU).",
+                    ge=0, le=SEED_MAX, why="torch's generators take 64-bit seeds")
 
 
 @dataclass(frozen=True)
 class PruningHparams:
     strategy: str = _f("global", "Magnitude ranking across all layers (global) or within each layer (layerwise).",
                        choices=("global", "layerwise"))
-    prune_rate: float = _f(0.25, "Fraction of the remaining weights pruned per IMP round (paper: 0.25).")
+    prune_rate: float = _f(0.25, "Fraction of the remaining weights pruned per IMP round (paper: 0.25).",
+                            gt=0, lt=1)
     keep_first_dense: bool = _f(False, "Never prune the first (input) layer.")
     keep_last_dense: bool = _f(False, "Never prune the last (classifier) layer.")
 
@@ -67,15 +84,18 @@ class SearchHparams:
     method: str = _f("imp", "imp: iterative magnitude pruning with late rewinding. "
                             "eb: early-bird, stop dense training once the mask stops changing.",
                      choices=("imp", "eb"))
-    rounds: int = _f(4, "IMP pruning rounds (sparsity after k rounds = 1 - (1 - prune_rate)^k).")
-    rewind_epoch: int = _f(1, "Late rewinding: tickets restart from the weights (incl. BN/bias) after this epoch.")
+    rounds: int = _f(4, "IMP pruning rounds (sparsity after k rounds = 1 - (1 - prune_rate)^k).", ge=1)
+    rewind_epoch: int = _f(1, "Late rewinding: tickets restart from the weights (incl. BN/bias) after this epoch.",
+                            ge=0)
     early_time: bool = _f(False, "ET: search at a smaller T' chosen by KL divergence, retrain the final ticket at T.")
     et_candidates: str = _f("2,3,4", "ET: candidate search timesteps T', comma-separated.")
-    et_threshold: float = _f(0.6, "ET: choose the smallest T' whose max-normalised KL is below this.")
-    et_check_epoch: int = _f(1, "ET: epochs trained at the full T before the KL check.")
-    eb_sparsity: Optional[float] = _f(None, "EB: target sparsity of the ticket (default: that of IMP after --rounds).")
-    eb_eps: float = _f(0.02, "EB: stop when the max normalised Hamming distance in the mask FIFO is below this.")
-    eb_window: int = _f(5, "EB: FIFO length (epochs of masks compared).")
+    et_threshold: float = _f(0.6, "ET: choose the smallest T' whose max-normalised KL is below this.", gt=0, le=1)
+    et_check_epoch: int = _f(1, "ET: epochs trained at the full T before the KL check.", ge=1)
+    eb_sparsity: Optional[float] = _f(None, "EB: target sparsity of the ticket (default: that of IMP after --rounds).",
+                                       gt=0, lt=1)
+    eb_eps: float = _f(0.02, "EB: stop when the max normalised Hamming distance in the mask FIFO is below this.",
+                        gt=0, le=1, why="a normalised distance is in [0, 1]")
+    eb_window: int = _f(5, "EB: FIFO length (epochs of masks compared).", ge=2)
     eb_variant: str = _f("unstructured", "EB mask: global weight magnitude (unstructured, the SNN-LTH paper's) or "
                                          "BN scaling factors (bn-channel, the original EB paper's; use --eb-eps 0.1).",
                          choices=("unstructured", "bn-channel"))
@@ -99,6 +119,9 @@ class SearchConfig:
     training: TrainingHparams = dataclasses.field(default_factory=TrainingHparams)
     pruning: PruningHparams = dataclasses.field(default_factory=PruningHparams)
     search: SearchHparams = dataclasses.field(default_factory=SearchHparams)
+
+    def __post_init__(self):
+        check_settings(self)  # however a config is built (CLI, from_flat, from_dict, the API), its values are checked
 
     # ---- derived values -------------------------------------------------------------------------------------
     @property
@@ -163,25 +186,17 @@ class SearchConfig:
         return f"{method}_{self.model.arch}_{self.data.dataset}_{digest}"
 
     def validate(self) -> "SearchConfig":
-        """Range checks that click cannot express; each error names the option to fix."""
+        """The checks across settings and registries (each setting's own type and range were checked when the
+        config was built: check_settings); each error names the option to fix."""
         from . import data, models  # registries: unknown names list the valid ones, before anything is written
 
-        m, t, p, s = self.model, self.training, self.pruning, self.search
+        m, t, s = self.model, self.training, self.search
+        check_settings(self)
         models.get(m.arch)
         data.get(self.data.dataset)
         checks = [
-            (m.timesteps >= 1, "--timesteps must be >= 1"),
-            (m.tau > 1.0, "--tau must be > 1 (spikingjelly's LIF requires it)"),
-            (t.epochs >= 1, "--epochs must be >= 1"),
-            (t.batch_size >= 1, "--batch-size must be >= 1"),
-            (t.lr > 0, "--lr must be > 0"),
-            (0.0 < p.prune_rate < 1.0, "--prune-rate must be in (0, 1)"),
-            (s.rounds >= 1, "--rounds must be >= 1"),
             (0 <= s.rewind_epoch < t.epochs, f"--rewind-epoch must be in [0, --epochs) = [0, {t.epochs})"),
-            (s.eb_window >= 2, "--eb-window must be >= 2"),
-            (s.eb_sparsity is None or 0.0 < s.eb_sparsity < 1.0, "--eb-sparsity must be in (0, 1)"),
-            (0.0 < s.et_threshold <= 1.0, "--et-threshold must be in (0, 1]"),
-            (1 <= s.et_check_epoch < t.epochs, "--et-check-epoch must be in [1, --epochs)"),
+            (1 <= s.et_check_epoch < t.epochs, f"--et-check-epoch must be in [1, --epochs) = [1, {t.epochs})"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -198,6 +213,49 @@ class SearchConfig:
 
 CONTROL_NAMES = ("random-reinit", "random-mask")
 
+_KINDS = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
+
+
+def check_settings(cfg: "SearchConfig") -> None:
+    """Every setting against its field: the field's type (an int is a float too, a bool is neither), finite
+    floats, `choices`, the range rules (ge/gt/le/lt) in its metadata. Raises one EdgeTicketError naming the option,
+    e.g. "--lr must be a finite number > 0 (got inf)"."""
+    for section, f in iter_fields():
+        value = getattr(getattr(cfg, section), f.name)
+        if value is None and f.default is None:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        kind = field_type(f)
+        rules, why = f.metadata.get("rules") or {}, f.metadata.get("why")
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if ok and kind is float:
+            ok = math.isfinite(value)
+        ok = ok and not (f.metadata.get("choices") and value not in f.metadata["choices"])
+        ok = ok and all(_RULES[r](value, bound) for r, bound in rules.items())
+        if not ok:
+            if f.metadata.get("choices"):
+                want = f"one of {', '.join(f.metadata['choices'])}"
+            else:
+                want = " ".join(x for x in (_KINDS.get(kind, str(kind)), _describe(rules)) if x)
+            raise EdgeTicketError(f"{option} must be {want}{f', as {why}' if why else ''} (got {value!r})")
+
+
+_RULES = {"ge": lambda v, b: v >= b, "gt": lambda v, b: v > b, "le": lambda v, b: v <= b, "lt": lambda v, b: v < b}
+_SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _describe(rules: dict) -> str:
+    """'> 0', '>= 1', 'in (0, 1)', 'in [0, 1)'... from the ge/gt/le/lt rules of a field."""
+    lo = [k for k in ("gt", "ge") if k in rules]
+    hi = [k for k in ("lt", "le") if k in rules]
+    num = lambda b: str(b) if isinstance(b, int) else f"{b:g}"
+    if lo and hi:
+        return (f"in {'(' if lo[0] == 'gt' else '['}{num(rules[lo[0]])}, {num(rules[hi[0]])}"
+                f"{')' if hi[0] == 'lt' else ']'}")
+    return " ".join(f"{_SYMBOLS[k]} {num(rules[k])}" for k in lo + hi)
+
 
 def parse_int_list(text: str, option: str) -> list[int]:
     try:
@@ -213,6 +271,7 @@ def iter_fields():
             yield name, f
 
 
+@functools.lru_cache(maxsize=None)  # every config built checks every field's type (check_settings)
 def field_type(f: dataclasses.Field) -> Any:
     """The Python type of a setting, Optional[...] unwrapped (annotations are strings here: resolve them)."""
     owner = next(klass for klass in SECTIONS.values() if f in fields(klass))

@@ -32,6 +32,26 @@ from .validate import validate
 
 INT8_MAX_DROP = 0.02  # top-1 lost on the validation samples, a fraction (2 points)
 
+# The lowest ONNX opset each storage and weight format exports to (measured: the deploy graph needs 11; the packed
+# decode's Max on int32 needs 12, as do fp16 values; int8's per-channel DequantizeLinear (axis) needs 13).
+MIN_OPSET = {"storage": {"dense": 11, "sparse-initializer": 11, "packed": 12},
+             "weights": {"fp32": 11, "fp16": 12, "int8": 13}}
+
+
+def min_opset(settings: "CompileSettings") -> int:
+    return max(MIN_OPSET["storage"].get(settings.storage, 11), MIN_OPSET["weights"].get(settings.weights, 11))
+
+
+def exporter_max_opset() -> int:
+    """The highest opset torch's exporter writes (and onnx knows)."""
+    import onnx
+
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET
+    except ImportError:  # pragma: no cover - torch moved it
+        ONNX_MAX_OPSET = 20
+    return min(int(ONNX_MAX_OPSET), onnx.defs.onnx_opset_version())
+
 
 @dataclass(frozen=True)
 class CompileSettings:
@@ -43,7 +63,8 @@ class CompileSettings:
     opset: int | None = None  # default: min(17, target's max_opset)
     backend: str = "auto"  # auto | both | all | comma list of onnxruntime, event, tvm (compile.backends)
 
-    def check(self) -> None:
+    def check(self, target: Target | None = None) -> None:
+        """Each setting on its own, and --opset against what the storage, weights, exporter (and target) take."""
         if self.layout not in ("auto", *LAYOUTS):
             raise EdgeTicketError(f"unknown layout '{self.layout}'; valid: auto, {', '.join(LAYOUTS)}")
         if self.weights not in WEIGHT_FORMATS:
@@ -52,8 +73,16 @@ class CompileSettings:
             raise EdgeTicketError(f"unknown storage '{self.storage}'; valid: {', '.join(STORAGES)}")
         if self.storage == "dense" and self.weights != "fp32":
             raise EdgeTicketError("--storage dense stores fp32 only; use --storage packed for fp16/int8")
-        if self.batch < 1 or self.validation_n < 1:
-            raise EdgeTicketError("--batch and --validation-n must be >= 1")
+        for option, value in (("--batch", self.batch), ("--validation-n", self.validation_n)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise EdgeTicketError(f"{option} must be >= 1 (got {value!r})")
+        if self.opset is not None:
+            lo, hi = min_opset(self), exporter_max_opset()
+            hi = min(hi, target.max_opset) if target is not None else hi
+            if not isinstance(self.opset, int) or isinstance(self.opset, bool) or not lo <= self.opset <= hi:
+                on = f" on {target.name} (max_opset {target.max_opset})" if target is not None else ""
+                raise EdgeTicketError(f"--opset must be an integer in [{lo}, {hi}] for --storage {self.storage} "
+                                      f"--weights {self.weights}{on} (got {self.opset!r})")
         from .backends import parse
 
         parse(self.backend)
@@ -132,7 +161,8 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
         for weights in ("fp32", "int8"):
             for batch in sorted({settings.batch, 1}):
                 s = CompileSettings(layout, weights, "packed", batch, settings.validation_n, settings.opset)
-                if (layout, weights, batch) == (settings.layout, settings.weights, settings.batch):
+                if (layout, weights, batch) == (settings.layout, settings.weights, settings.batch) or \
+                        min_opset(s) > opset:
                     continue
                 tries.append(s)
     # least intrusive first: keep the batch, then the layout, then the weight format
@@ -152,15 +182,17 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
                    settings: CompileSettings = CompileSettings(), validation_data: str | None = None,
                    force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
                    calibration_dir: str | Path | None = None) -> dict:
-    settings.check()
-    ticket_dir = resolve_ticket_dir(ticket_dir, log)
     target = load_target(target_name)
+    settings.check(target)
+    ticket_dir = resolve_ticket_dir(ticket_dir, log)
     model, mask, info = load_ticket(ticket_dir, verify=True)
     prunable = list(mask)
     ticket_sha = store.sha256_file(ticket_dir / names.TICKET_JSON)
-    opset = settings.opset or min(DEFAULT_OPSET, target.max_opset)
-    if opset > target.max_opset:
-        raise EdgeTicketError(f"--opset {opset} exceeds {target.name}'s max_opset {target.max_opset}")
+    opset = settings.opset if settings.opset is not None else min(DEFAULT_OPSET, target.max_opset)
+    if opset < min_opset(settings):  # the default, below the storage's lowest (a given --opset was checked above)
+        raise EdgeTicketError(f"{target.name}'s max_opset {target.max_opset} is below opset {min_opset(settings)}, the "
+                              f"lowest --storage {settings.storage} --weights {settings.weights} exports to; use "
+                              "--storage dense --weights fp32 (opset 11), or a target file with a higher max_opset")
     overhead = None
     rec = calibration.newest_record(target.name, calibration_dir)
     if rec and rec.get("runtime_overhead_bytes"):

@@ -22,6 +22,7 @@ from .. import store
 from ..formats import names
 from ..data import batches
 from ..data.dataset import epoch_generator
+from ..errors import EdgeTicketError
 from ..pruning import Mask, MaskedTraining
 from .context import Context
 
@@ -139,14 +140,20 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
             xb, yb = to_input(xb, ctx.device), yb.to(ctx.device, non_blocking=True)
             logits = net(xb)
             loss = loss_fn(logits, yb)
+            loss_value = float(loss.detach())  # the one host sync of the step (it was after the step)
+            if not math.isfinite(loss_value):
+                raise diverged(label, epoch, thp, f"the training loss is {loss_value}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if masked is not None:
                 masked.after_step()
-            tot_loss += float(loss.detach()) * len(yb)
+            tot_loss += loss_value * len(yb)
             tot_correct += int((logits.detach().sum(0).argmax(1) == yb).sum())
             tot_n += len(yb)
+        bad = non_finite_tensor(model)  # the last step's update can overflow with a finite loss
+        if bad is not None:
+            raise diverged(label, epoch, thp, f"{bad} holds non-finite values after the epoch")
         acc = evaluate(model, ctx, es.timesteps)
         if after_epoch is not None:
             after_epoch(model, es)
@@ -176,6 +183,22 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         masked.remove()
     return TrainResult(final_acc=final_acc, best_acc=state["best_acc"], history=state["history"],
                        cost=state["cost"], extra=state["extra"], stopped_epoch=epoch)
+
+
+def non_finite_tensor(model: torch.nn.Module) -> Optional[str]:
+    """The name of the first floating-point weight or buffer holding NaN or inf, else None."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
+
+
+def diverged(label: str, epoch: int, thp, what: str) -> EdgeTicketError:
+    """Training diverged: raised before the epoch's checkpoint, the level's files or its ticket.json are written, so
+    nothing of it is marked finished."""
+    return EdgeTicketError(f"{label}: training diverged in epoch {epoch + 1}/{thp.epochs}: {what} (--lr {thp.lr:g}, "
+                           f"--optimizer {thp.optimizer}); nothing of this level was marked finished: lower --lr (or "
+                           "--weight-decay) and run again")
 
 
 def _fraction_accuracies(state: dict) -> dict:

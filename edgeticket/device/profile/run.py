@@ -33,8 +33,12 @@ class ProfileSettings:
     random_inputs: bool = False  # random inputs instead of the bundle's validation samples
 
     def check(self) -> None:
-        if self.runs < 1 or self.warmup < 0 or self.batch < 1 or (self.threads is not None and self.threads < 1):
-            raise EdgeTicketError("--runs, --batch and --threads must be >= 1, --warmup >= 0")
+        for option, value, least in (("--runs", self.runs, 1), ("--warmup", self.warmup, 0), ("--batch", self.batch, 1),
+                                     ("--threads", self.threads, 1)):
+            if option == "--threads" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise EdgeTicketError(f"{option} must be >= {least} (got {value!r})")
 
     def cli_args(self) -> list[str]:
         args = ["--runs", str(self.runs), "--warmup", str(self.warmup), "--batch", str(self.batch)]
@@ -77,6 +81,10 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     (default: the bundle's). Writes profile.json."""
     bundle_dir = Path(bundle_dir)
     settings.check()
+    if target is not None:  # an unknown --target is refused before anything is measured
+        from ..targets import load_target
+
+        load_target(target)
     runs, warmup, batch, threads = settings.runs, settings.warmup, settings.batch, settings.threads
     path = output_path(out, bundle_dir)
     chosen = None
