@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -165,6 +166,9 @@ def test_backend_libraries_that_cannot_run_here_are_one_line_errors(host_bundle,
     m = json.loads((d / "manifest.json").read_text())
     # a TVM library for another CPU
     m["backends"]["tvm"] = {"built": True, "library": "tvm/rpi4.so", "arch": "aarch64"}
+    (d / "tvm").mkdir()
+    (d / "tvm" / "rpi4.so").write_bytes(b"\x7fELF an aarch64 library")
+    m["files"]["tvm/rpi4.so"] = hashlib.sha256((d / "tvm" / "rpi4.so").read_bytes()).hexdigest()  # listed, as compile does
     (d / "manifest.json").write_text(json.dumps(m))
     out = _profile_refused(d, "--backend", "tvm")
     assert "built for aarch64" in out and "--target host" in out
