@@ -71,9 +71,10 @@ def inspect(bundle_dir: str | Path, html: str | Path | None = None) -> dict:
     m["onnx_metadata"] = onnx_metadata.read(Path(bundle_dir) / names.MODEL)  # model.onnx's metadata_props
     if html:
         from . import store
-        from .device.bundle_page import inspect_html, load_profiles
+        from .device.bundle_page import inspect_html, load_profiles, usable_profiles
 
-        m["html"] = str(store.write_text(Path(html), inspect_html(m, load_profiles(bundle_dir))))
+        page = inspect_html(m, usable_profiles(m, load_profiles(bundle_dir)))
+        m["html"] = str(store.write_text(Path(html), page))
     return m
 
 

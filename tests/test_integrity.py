@@ -55,3 +55,28 @@ def test_a_ticket_whose_file_list_was_tampered_with_is_refused(ticket, tmp_path,
     r = CliRunner().invoke(main, ["compile", str(d), "--target", "host", "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and "does not list the sha256 of" in r.output, r.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("entry", [{"../../../etc/passwd": "0" * 64}, {"/abs/lib.so": "0" * 64},
+                                   {names.MODEL: None}, {names.MODEL: 7}, {names.MODEL: "not-a-sha"}])
+def test_a_file_list_names_only_files_of_the_folder_with_a_sha256(bundle, tmp_path, entry):
+    d = tmp_path / "b"
+    shutil.copytree(bundle, d)
+    m = json.loads((d / names.MANIFEST).read_text())
+    m["files"].update(entry)
+    (d / names.MANIFEST).write_text(json.dumps(m))
+    r = CliRunner().invoke(main, ["inspect", str(d)])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert "not a file of this folder with a sha256" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_profile_that_is_not_a_profile_is_listed_not_a_traceback(bundle, tmp_path):
+    d = tmp_path / "b"
+    shutil.copytree(bundle, d)
+    (d / "profile-board.json").write_text(json.dumps({"backend": "onnxruntime", "latency": {"p50_s": "fast"},
+                                                      "snn": {"spike_rates": [1]}}))
+    (d / "profile.json").write_text('{"backend": "onnxruntime", "latency": {"p50_s": NaN}}')
+    r = CliRunner().invoke(main, ["inspect", str(d), "--html", str(tmp_path / "p.html")])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "p.html").read_text()
+    assert page.count("its values are not a profile") == 2

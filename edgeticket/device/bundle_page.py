@@ -46,13 +46,28 @@ def load_profiles(bundle_dir) -> list:
     return out
 
 
+def usable_profiles(manifest: dict, profiles: list) -> list:
+    """The profiles the page can draw. Profile files are not covered by the manifest's sha256s (a board sends
+    profile-<host>.json back), so one whose values are not a profile's (a string latency, NaN, a list for a
+    dict) is listed as unreadable instead of ending the page in a traceback."""
+    out = []
+    for p in profiles:
+        if "_error" not in p:
+            try:
+                inspect_html(manifest, [p])
+            except (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError) as e:
+                p = {"_file": p.get("_file", "profile"), "_error": f"its values are not a profile's ({type(e).__name__})"}
+        out.append(p)
+    return out
+
+
 def bundle_html(bundle_dir) -> str:
     """The page of a bundle folder: its manifest (every sha256 checked) and the profiles beside it."""
     from ..formats import bundle
 
     m = bundle.load(Path(bundle_dir))
     m.setdefault("bundle_dir", str(bundle_dir))
-    return inspect_html(m, load_profiles(bundle_dir))
+    return inspect_html(m, usable_profiles(m, load_profiles(bundle_dir)))
 
 
 def write_inspect_html(bundle_dir, out) -> Path:

@@ -17,7 +17,8 @@ import numpy as np
 from .. import store
 from ..errors import EdgeTicketError
 from . import names
-from .ticket import upgrade_accuracy
+from .ticket import checked_files, upgrade_accuracy
+from .ticket import percent_to_fraction as _fraction
 
 FORMAT_VERSION = 3
 READS = (2, 3)  # format_versions read_manifest accepts (older ones are converted to FORMAT_VERSION)
@@ -36,8 +37,6 @@ def read_manifest(bundle_dir: Path) -> dict:
     return upgrade(m)
 
 
-def _fraction(percent):
-    return None if percent is None else percent / 100.0
 
 
 def upgrade(m: dict) -> dict:
@@ -88,8 +87,8 @@ def required_files(manifest: dict) -> list[str]:
 def verify(bundle_dir: Path, manifest: dict) -> None:
     """Every required file is listed with its sha256 and matches it: a file list that is missing, empty or short
     is refused, never taken as 'nothing to check'."""
-    files = manifest.get("files")
-    listed = set(files) if isinstance(files, dict) else set()
+    files = checked_files(bundle_dir, manifest.get("files"), f"{Path(bundle_dir) / names.MANIFEST}")
+    listed = set(files)
     missing = [f for f in required_files(manifest) if f not in listed]
     if missing:
         raise EdgeTicketError(f"{Path(bundle_dir) / names.MANIFEST} does not list the sha256 of {', '.join(missing)}: "

@@ -46,8 +46,8 @@ def file_hashes(ticket_dir: Path) -> dict:
 def verify(ticket_dir: Path, info: dict) -> None:
     """Every file the format requires is listed in ticket.json and matches its sha256: a file list that is
     missing, empty or short is refused, never taken as 'nothing to check'."""
-    files = info.get("files")
-    listed = set(files) if isinstance(files, dict) else set()
+    files = checked_files(ticket_dir, info.get("files"), f"{Path(ticket_dir) / names.TICKET_JSON}")
+    listed = set(files)
     missing = [f for f in REQUIRED_FILES if f not in listed]
     if missing:
         raise EdgeTicketError(f"{Path(ticket_dir) / names.TICKET_JSON} does not list the sha256 of "
@@ -79,8 +79,28 @@ def read_info(ticket_dir: Path) -> dict:
     return upgrade(info)
 
 
-def _fraction(percent):
-    return None if percent is None else percent / 100.0
+def percent_to_fraction(percent):
+    """An old file's percent as the fraction files hold now (None stays None); a non-number is a corrupt file."""
+    if percent is None:
+        return None
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)):
+        raise EdgeTicketError(f"a percentage in an old-format file is {percent!r}, not a number: the file is "
+                              "corrupted; restore it or re-create it")
+    return percent / 100.0
+
+
+def checked_files(folder: Path, files, what: str) -> dict:
+    """A file list ({relative name: sha256}) that may be trusted to name files inside `folder`: names are plain
+    relative paths (no absolute path, no '..'), digests are sha256 hex strings."""
+    if not isinstance(files, dict):
+        return {}
+    for name, digest in files.items():
+        parts = Path(str(name)).parts
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in parts or not parts or \
+                not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise EdgeTicketError(f"{what} lists {name!r} with {str(digest)[:20]!r}: not a file of this folder with a "
+                                  "sha256; the file was altered; restore it or re-create it")
+    return files
 
 
 def upgrade_accuracy(acc: dict) -> dict:
@@ -89,7 +109,7 @@ def upgrade_accuracy(acc: dict) -> dict:
     acc = dict(acc)
     for k in ("final", "best"):
         if k in acc:
-            acc[k] = _fraction(acc[k])
+            acc[k] = percent_to_fraction(acc[k])
     acc["metric"] = ACCURACY_METRIC
     return acc
 
@@ -101,7 +121,7 @@ def upgrade(info: dict) -> dict:
     info = dict(info)
     if "accuracy" in info:
         info["accuracy"] = upgrade_accuracy(info["accuracy"])
-    info["history"] = [{**h, **{k: _fraction(h[k]) for k in ("train_acc", "test_acc") if k in h}}
+    info["history"] = [{**h, **{k: percent_to_fraction(h[k]) for k in ("train_acc", "test_acc") if k in h}}
                        for h in info.get("history", [])]
     info["format_version"] = FORMAT_VERSION
     return info
