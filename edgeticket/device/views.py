@@ -83,25 +83,33 @@ def describe(m: dict) -> str:
     return "\n".join(lines)
 
 
+def _g(x) -> str:
+    """A number in 4 significant digits; anything else as it is (metadata is data from a file)."""
+    return f"{x:.4g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
+
+
 def _onnx_metadata_value(key: str, value: str) -> str:
     import json
 
-    short = key[len("edgeticket."):] if key.startswith("edgeticket.") else key
+    from ..formats import onnx_metadata
+
+    short = key[len(onnx_metadata.PREFIX):] if key.startswith(onnx_metadata.PREFIX) else key
     try:
-        v = json.loads(value) if short in ("class_names", "normalization", "outputs", "lif") else value
+        v = json.loads(value) if key in onnx_metadata.JSON_KEYS else value
     except ValueError:
         v = value
     if short == "class_names" and isinstance(v, list):
         return ", ".join(map(str, v[:10])) + (f", ... ({len(v)} in all)" if len(v) > 10 else "")
     if short == "normalization" and isinstance(v, dict):
-        nums = lambda xs: "[" + ", ".join(f"{x:.4g}" for x in xs) + "]"
+        def nums(xs):
+            return "[" + ", ".join(map(_g, xs if isinstance(xs, list) else [xs])) + "]"
         return f"mean {nums(v.get('mean', []))} std {nums(v.get('std', []))}: {v.get('note', '')}"
     if short == "outputs" and isinstance(v, dict):
         return ", ".join(v)
     if short == "lif" and isinstance(v, dict):
-        return f"tau {v.get('tau', 0):.4g}, v_threshold {v.get('v_threshold', 0):.4g}, reset {v.get('reset')}"
-    if short == "sparsity" and value.replace(".", "", 1).isdigit():
-        return f"{value} ({100 * float(value):.2f}% of the prunable weights pruned)"
+        return f"tau {_g(v.get('tau'))}, v_threshold {_g(v.get('v_threshold'))}, reset {v.get('reset')}"
+    if short == "sparsity" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{value} ({100 * v:.2f}% of the prunable weights pruned)"
     return value if len(value) <= 100 else value[:97] + "..."
 
 
