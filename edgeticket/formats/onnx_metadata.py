@@ -74,54 +74,44 @@ class _Reader:
         return data
 
 
-def _fields(buf: bytes):
-    """(field number, bytes) of the length-delimited fields of a small message (a StringStringEntryProto)."""
-    import io
-
-    r = _Reader(io.BytesIO(buf))
+def _fields(f, wanted: set[int]):
+    """(field number, bytes) of the length-delimited fields numbered in `wanted` of the protobuf message in the
+    seekable file `f`; every other field is skipped without being read (a model's graph and weights)."""
+    r = _Reader(f)
     while True:
         tag = r.varint()
         if tag is None:
             return
         num, wire = tag >> 3, tag & 7
-        if wire == _LEN:
-            yield num, r.exact(r.varint() or 0)
-        elif wire == _VARINT:
+        if wire == _VARINT:
             r.varint()
         elif wire in (_I64, _I32):
             r.exact(8 if wire == _I64 else 4)
+        elif wire == _LEN:
+            n = r.varint()
+            if n is None:
+                raise ValueError("truncated field")
+            if num in wanted:
+                yield num, r.exact(n)
+            else:
+                f.seek(n, 1)
         else:
-            raise ValueError(f"unsupported wire type {wire}")
+            raise ValueError(f"unsupported wire type {wire} (field {num})")
 
 
 def read_model_info(path: str | Path) -> tuple[dict[str, str], str]:
     """(metadata_props as a dict, doc_string) of an ONNX file; ValueError when it is not a ModelProto."""
+    import io
+
     props: dict[str, str] = {}
     doc = ""
     with open(path, "rb") as f:
-        r = _Reader(f)
-        while True:
-            tag = r.varint()
-            if tag is None:
-                break
-            num, wire = tag >> 3, tag & 7
-            if wire == _VARINT:
-                r.varint()
-            elif wire in (_I64, _I32):
-                r.exact(8 if wire == _I64 else 4)
-            elif wire == _LEN:
-                n = r.varint()
-                if n is None:
-                    raise ValueError("truncated field")
-                if num == _METADATA_PROPS:
-                    entry = dict(_fields(r.exact(n)))
-                    props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
-                elif num == _DOC_STRING:
-                    doc = r.exact(n).decode("utf-8")
-                else:  # the graph, opset imports, ...: skipped without reading them
-                    f.seek(n, 1)
-            else:
-                raise ValueError(f"unsupported wire type {wire} (field {num})")
+        for num, data in _fields(f, {_METADATA_PROPS, _DOC_STRING}):
+            if num == _DOC_STRING:
+                doc = data.decode("utf-8")
+            else:  # a StringStringEntryProto: key = 1, value = 2
+                entry = dict(_fields(io.BytesIO(data), {1, 2}))
+                props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
     return props, doc
 
 
