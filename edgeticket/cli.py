@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import console
+from . import console, store
 from .errors import EdgeTicketError
 from .hparams import SearchConfig, field_type, iter_fields
 
@@ -52,6 +52,13 @@ class _Group(click.Group):
         except EdgeTicketError as e:
             err = click.ClickException(str(e))
             err.exit_code = e.exit_code
+            raise err from None
+        except OSError as e:  # a full disk, a read-only or foreign folder: one line naming the path and the cause
+            msg = store.write_error_message(e)
+            if msg is None:
+                raise
+            err = click.ClickException(msg)
+            err.exit_code = EdgeTicketError.exit_code
             raise err from None
 
 

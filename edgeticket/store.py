@@ -5,6 +5,7 @@ with."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -127,17 +128,63 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        os.chmod(tmp_path, 0o666 & ~umask())
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~umask())  # after the write: safetensors re-creates the file 0600
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+    except Exception as e:
+        full = not isinstance(e, OSError) and disk_full(path.parent)
+        tmp_path.unlink(missing_ok=True)
+        if full:  # a writer that reports a full disk its own way (torch.save: "unexpected pos ...")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        if isinstance(e, OSError) and e.filename in (None, str(tmp_path)):
+            raise OSError(e.errno, e.strerror, str(path)) from None  # name the file the user knows
+        raise
     except BaseException:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
     return path
+
+
+def disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Less than `margin` bytes left to this user on the disk of `folder`."""
+    try:
+        st = os.statvfs(str(folder))
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < margin
+
+
+WRITE_ERRORS = {  # errno -> what the user can do about a write that failed with it
+    errno.ENOSPC: "free space on that disk or pass an --out on another; the files already there are intact",
+    errno.EDQUOT: "free space within your quota or pass an --out elsewhere; the files already there are intact",
+    errno.EROFS: "the filesystem is read-only: pass an --out on a writable disk",
+    errno.EACCES: "make the folder writable for this user, or pass another --out",
+    errno.EPERM: "make the folder writable for this user, or pass another --out",
+}
+
+
+def write_error_message(e: OSError) -> str | None:
+    """One line for a write that failed for a reason the user can fix (full disk, read-only or foreign folder);
+    None for any other OSError."""
+    fix = WRITE_ERRORS.get(e.errno)
+    if fix is None:
+        return None
+    where = e.filename if e.filename is not None else "a file"
+    return f"cannot write {where}: {e.strerror or os.strerror(e.errno)}; {fix}"
+
+
+def remove_temp_files(folder: Path) -> list[Path]:
+    """The `.<name>.<random>.tmp` files atomic_write left under `folder` when its process was killed mid-write.
+    Call only while holding the folder's lock (FolderLock): no other writer's temp file is then alive."""
+    gone = []
+    for p in Path(folder).rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
@@ -203,3 +250,86 @@ def load_tensors(path: Path, what: str = "tensor file") -> dict:
     except (SafetensorError, OSError, ValueError) as e:
         raise EdgeTicketError(f"{what} {path} cannot be read ({str(e).splitlines()[0]}): "
                               "it is truncated or corrupted; re-create it") from None
+
+
+# ---- one writer per folder ---------------------------------------------------------------------------------------
+
+def lock_path(folder: Path) -> Path:
+    """The lock file of a folder sits beside it (`.<name>.lock`): a bundle folder is swapped whole, and a refused
+    run leaves nothing inside the folder it would have written."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
+
+
+class FolderLock:
+    """`with FolderLock(folder, "search run"):` — one writer per run folder or bundle. The lock is an flock on
+    `lock_path(folder)`, whose text names the holder (pid, host, start time, command). The kernel drops an flock
+    when its process dies, so a lock left by a killed run (kill -9, power loss) is stale by construction: the next
+    run takes it, and says so. A second writer while the first lives is refused with one line naming the holder.
+    Where flock is missing (Windows), the file's pid decides: a pid that is not alive is a stale lock."""
+
+    def __init__(self, folder: Path, what: str, fix: str = "wait for it to finish, or pass another --out"):
+        self.folder, self.what, self.fix = Path(folder), what, fix
+        self.path = lock_path(folder)
+        self.fd = None
+        self.stale = None  # the text of a stale lock this one replaced
+
+    def __enter__(self) -> "FolderLock":
+        import socket
+        import sys
+        import time
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+            if not self._try_lock(fd):
+                holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+                os.close(fd)
+                raise EdgeTicketError(f"another edgeticket is writing {self.folder} ({holder}; lock {self.path}): "
+                                      f"{self.fix}")
+            if self._same_file(fd):  # not a lock file its holder unlinked while we waited for it
+                break
+            os.close(fd)
+        previous = os.read(fd, 4096).decode("utf-8", "replace").strip()
+        self.stale = previous or None
+        text = (f"pid {os.getpid()} on {socket.gethostname()}, {self.what} started "
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {' '.join(sys.argv[:3])}\n")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+        self.fd = fd
+        return self
+
+    def _try_lock(self, fd: int) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the pid in the file decides
+            return self._pid_lock(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _pid_lock(self, fd: int) -> bool:  # pragma: no cover - Windows
+        import re
+
+        m = re.match(r"pid (\d+)", os.read(fd, 4096).decode("utf-8", "replace"))
+        os.lseek(fd, 0, os.SEEK_SET)
+        return not (m and int(m.group(1)) != os.getpid() and _alive(int(m.group(1))))
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink()  # removed while still held: a waiter that opened it re-opens (_same_file)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None

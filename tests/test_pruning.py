@@ -120,3 +120,13 @@ def test_masks_at_several_sparsities_match_one_at_a_time():
     for s, got in zip([0.0, 0.5, 0.9], many):
         one = mask_at_sparsity(scores, s)
         assert all(torch.equal(one[n], got[n]) for n in one)
+
+
+def test_a_mask_keeps_its_layer_order_through_save_and_load(tmp_path):
+    """safetensors lists tensors sorted by name; "the first layer" and the random-mask control's draws follow the
+    mask's order, so a finished level loaded on resume must give the order the uninterrupted run had."""
+    from edgeticket.pruning import Mask
+
+    m = Mask({"stem.conv.weight": torch.ones(3, dtype=torch.bool), "a.weight": torch.zeros(2, dtype=torch.bool)})
+    m.save(tmp_path / "m.safetensors")
+    assert list(Mask.load(tmp_path / "m.safetensors")) == ["stem.conv.weight", "a.weight"]

@@ -264,15 +264,17 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     if "/" in name or name.startswith("."):
         raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name
-    store.remove_stale_temps(Path(out), prefix=f".{name}.")  # left by a killed compile or an interrupted swap
-    tmp = store.temp_dir(Path(out), prefix=f".{name}.")
-    try:
-        return _finish(tmp, final, log, settings=settings, deploy=deploy, ref=ref, info=info, target=target, x=x, y=y,
-                       runner=runner, layout=layout, storage=storage, mplan=mplan, result=result, warnings=warnings,
-                       ticket_dir=ticket_dir, ticket_sha=ticket_sha, bid=bid, opset=opset, rec=rec, data=data)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with store.FolderLock(final, "compile", fix="wait for it to finish, or pass another --out or --name"):
+        store.remove_stale_temps(Path(out), prefix=f".{name}.")  # left by a killed compile or an interrupted swap
+        tmp = store.temp_dir(Path(out), prefix=f".{name}.")
+        try:
+            return _finish(tmp, final, log, settings=settings, deploy=deploy, ref=ref, info=info, target=target, x=x,
+                           y=y, runner=runner, layout=layout, storage=storage, mplan=mplan, result=result,
+                           warnings=warnings, ticket_dir=ticket_dir, ticket_sha=ticket_sha, bid=bid, opset=opset,
+                           rec=rec, data=data)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def _build_backends(settings, deploy, info, target, x, runner, layout, storage, onnx_bytes, tmp, log) -> tuple[dict, dict]:

@@ -1,7 +1,11 @@
-"""A Mask is a dict: state_dict name of a prunable weight -> bool tensor of the same shape (True = kept)."""
+"""A Mask is a dict: state_dict name of a prunable weight -> bool tensor of the same shape (True = kept), in the
+model's layer order. The order survives save/load (safetensors files list tensors sorted by name; the order is kept
+in the file's metadata): "the first layer" and the random-mask control's draws depend on it, so a resumed search
+that loads a finished level's mask must see the order the uninterrupted run saw."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -34,8 +38,28 @@ class Mask(dict):
         return diff / self.numel()
 
     def save(self, path: Path, metadata: dict | None = None) -> Path:
-        return store.save_tensors(path, {n: v.to(torch.bool) for n, v in self.items()}, metadata)
+        meta = dict(metadata or {}, **{ORDER_KEY: json.dumps(list(self))})
+        return store.save_tensors(path, {n: v.to(torch.bool) for n, v in self.items()}, meta)
 
     @classmethod
     def load(cls, path: Path) -> "Mask":
-        return cls({n: v.to(torch.bool) for n, v in store.load_tensors(path, "mask").items()})
+        tensors = store.load_tensors(path, "mask")
+        order = saved_order(path)
+        names = order if order is not None and sorted(order) == sorted(tensors) else list(tensors)
+        return cls({n: tensors[n].to(torch.bool) for n in names})
+
+
+ORDER_KEY = "layer_order"  # safetensors metadata: the JSON list of the mask's names in the model's order
+
+
+def saved_order(path: Path) -> list | None:
+    """The layer order a mask file was saved with (None for files written before it was kept)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get(ORDER_KEY)
+    try:
+        order = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return order if isinstance(order, list) and all(isinstance(n, str) for n in order) else None

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import torch
 
 from .. import store
+from ..errors import EdgeTicketError
 from ..formats import names
 from ..models import build
 from ..pruning import Mask, apply_mask
@@ -39,9 +40,26 @@ def new_model(ctx: Context, seed: int) -> torch.nn.Module:
 
 
 def load_finished(ticket_dir: Path) -> LevelResult:
+    """A finished level, reused only after every file matches the sha256 ticket.json recorded: a level whose files
+    changed since is refused (naming the file), never silently carried into the levels after it."""
     info = ticket.read_info(ticket_dir)
+    try:
+        ticket.verify(ticket_dir, info)
+    except EdgeTicketError as e:
+        raise EdgeTicketError(f"{e}. The search reuses this finished level: restore the file, or delete {ticket_dir} "
+                              "and the levels after it to train them again") from None
     return LevelResult(Path(ticket_dir), info, Mask.load(ticket_dir / names.MASK),
                        store.load_tensors(ticket_dir / names.TRAINED, "trained weights"))
+
+
+def check_resumed_mask(ticket_dir: Path, mask: Mask) -> None:
+    """An unfinished level being resumed trained its checkpoint with the mask it saved: the mask this run computes
+    for it must be the same."""
+    saved = Mask.load(ticket_dir / names.MASK)
+    if list(saved) != list(mask) or not all(torch.equal(saved[n], mask[n]) for n in mask):
+        raise EdgeTicketError(f"{ticket_dir / names.MASK} differs from the mask this search computes for the level "
+                              f"(the file was altered, or the earlier levels changed): delete {ticket_dir} to train "
+                              "the level again")
 
 
 def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, branch: str, mask: Mask,
@@ -57,7 +75,9 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
     model.load_state_dict(start_weights)
     apply_mask(model, mask)
     if ctx.is_main:
-        if not (ticket_dir / names.MASK).is_file():
+        if (ticket_dir / names.MASK).is_file():
+            check_resumed_mask(ticket_dir, mask)
+        else:
             mask.save(ticket_dir / names.MASK)
         if save_start_as_rewind and not (ticket_dir / names.REWIND).is_file():
             store.save_tensors(ticket_dir / names.REWIND, model.state_dict())

@@ -45,6 +45,18 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
     ds = data.load(cfg.data)
     run_dir = prepare_run_dir(cfg, out)
     ctx = Context(cfg, ds, dev, quiet=quiet, rank=rank, world=world)
+    if not ctx.is_main:
+        return _search(ctx, cfg, ds, dev, run_dir)
+    with store.FolderLock(run_dir, "search") as lock:
+        if lock.stale:
+            ctx.log(f"taking over the lock of a search that is gone ({lock.stale})")
+        if run_dir.is_dir():
+            store.remove_temp_files(run_dir)  # half-written files of a killed run: nobody else writes here now
+        return _search(ctx, cfg, ds, dev, run_dir)
+
+
+def _search(ctx: Context, cfg: SearchConfig, ds, dev: torch.device, run_dir: Path) -> dict:
+    rank, world = ctx.rank, ctx.world
     if ctx.is_main and not (run_dir / names.RUN_JSON).is_file():
         store.write_json(run_dir / names.RUN_JSON, {
             "format_version": 1, "kind": "search-run", "name": run_dir.name, "hparams": cfg.to_dict(),

@@ -1,0 +1,253 @@
+"""Faults (issue 18, items 2, 6, 7, 8): resume checks what it reuses, kill -9 anywhere then rerun gives the
+uninterrupted result bit for bit (control branches included), one writer per run folder and bundle, and a full or
+read-only disk ends in one line naming the path while what is on disk stays whole and no temp file is left."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgeticket import store
+from edgeticket.cli import main
+from edgeticket.formats import names
+
+from conftest import cli_args, tiny_cfg
+from test_hostile import refused, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _search(out, *extra, **over):
+    return CliRunner().invoke(main, ["search", *cli_args(**over), "--device", "cpu", "--out", str(out), "-q", *extra])
+
+
+def _tensors_equal(a_dir: Path, b_dir: Path) -> list[str]:
+    """The safetensors files under a_dir whose tensors differ from b_dir's (or that b_dir lacks)."""
+    differ = []
+    for p in sorted(a_dir.rglob("*.safetensors")):
+        q = b_dir / p.relative_to(a_dir)
+        if not q.is_file():
+            differ.append(str(p.relative_to(a_dir)))
+            continue
+        a, b = store.load_tensors(p), store.load_tensors(q)
+        if a.keys() != b.keys() or not all(torch.equal(a[k], b[k]) for k in a):
+            differ.append(str(p.relative_to(a_dir)))
+    return differ
+
+
+# ---- resume checks what it reuses (item 2) ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    r = _search(out, rounds=1)
+    assert r.exit_code == 0, r.output
+    return out / tiny_cfg(rounds=1).hashname()
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_resume_refuses_a_finished_level_whose_file_changed(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path / "runs" / finished_run.name)
+    rewind = run / "level_0" / names.REWIND
+    data = bytearray(rewind.read_bytes())
+    data[-3] ^= 0x01  # one bit of a weight: still a valid safetensors file
+    rewind.write_bytes(bytes(data))
+    before = snapshot(run)
+    r = _search(tmp_path / "runs", rounds=1)
+    refused(r, "does not match its recorded sha256")
+    assert "level_0" in r.output and "rewind.safetensors" in r.output and "delete" in r.output
+    assert snapshot(run) == before
+
+
+def test_resume_refuses_an_unfinished_level_whose_mask_is_not_the_one_it_trained_with(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path / "runs" / finished_run.name)
+    level1 = run / "level_1"
+    (level1 / names.TICKET_JSON).unlink()  # the level is unfinished again: resume recomputes its mask
+    mask = store.load_tensors(level1 / names.MASK)
+    name = next(iter(mask))
+    mask[name] = ~mask[name]
+    from edgeticket.pruning import Mask
+
+    Mask(mask).save(level1 / names.MASK)
+    before = snapshot(run)
+    r = _search(tmp_path / "runs", rounds=1)
+    refused(r, "differs from the mask this search computes")
+    assert snapshot(run) == before
+
+
+def test_temp_files_of_a_killed_writer_are_removed_by_the_next_run(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path / "runs" / finished_run.name)
+    left = run / "level_1" / ".checkpoint.pt.k3j4h5.tmp"
+    left.write_bytes(b"half a checkpoint")
+    r = _search(tmp_path / "runs", rounds=1)
+    assert r.exit_code == 0, r.output
+    assert not left.exists()
+
+
+# ---- kill -9 anywhere, rerun: the uninterrupted result bit for bit (item 7) --------------------------------------
+
+CONTROLS = ("--controls", "random-reinit,random-mask")
+
+
+def _cmd(out):
+    return [sys.executable, "-m", "edgeticket", "search", *cli_args(epochs=4, rounds=2), "--out", str(out),
+            "--quiet", "--device", "cpu", *CONTROLS]
+
+
+@pytest.fixture(scope="module")
+def controls_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    subprocess.run(_cmd(out), env=dict(os.environ, OMP_NUM_THREADS="1"), check=True, capture_output=True)
+    (run,) = [d for d in out.iterdir() if d.is_dir()]  # the controls are part of the settings' hash
+    return run
+
+
+@pytest.mark.parametrize("kill_at", ["level_1/branch_random-mask/checkpoint.pt",
+                                     "level_2/branch_random-reinit/checkpoint.pt",
+                                     "level_2/branch_random-mask/mask.safetensors"])
+def test_sigkill_in_a_control_branch_then_rerun_is_bit_identical(controls_reference, tmp_path, kill_at):
+    """The random-mask control drew its mask in the mask's layer order, which a finished level loaded from disk
+    had lost (safetensors sorts names): the resumed branch trained another mask than the one it had saved."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = tmp_path / "killed"
+    run = out / controls_reference.name
+    proc = subprocess.Popen(_cmd(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not (run / kill_at).exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the search finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not names.is_finished((run / kill_at).parent)
+    subprocess.run(_cmd(out), env=env, check=True, capture_output=True)
+    assert _tensors_equal(controls_reference, run) == []
+    assert not list(run.rglob("*.tmp")) and not list(out.glob(".*.lock"))
+
+
+# ---- one writer per folder (item 8) -------------------------------------------------------------------------------
+
+def test_a_second_search_into_a_locked_run_folder_is_refused_naming_the_holder(tmp_path):
+    out = tmp_path / "runs"
+    run = out / tiny_cfg().hashname()
+    with store.FolderLock(run, "search"):
+        r = _search(out)
+    refused(r, f"another edgeticket is writing {run} (pid {os.getpid()}")
+    assert "wait for it to finish" in r.output
+    assert not run.exists()
+
+
+def test_two_identical_searches_at_once_one_trains_the_other_is_refused(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "edgeticket", "search", *cli_args(), "--out", str(tmp_path), "-q", "--device", "cpu"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = sorted((p.wait(timeout=300), p.stderr.read()) for p in procs)
+    assert [rc for rc, _ in results] == [0, 2], results
+    assert "another edgeticket is writing" in results[1][1] and "Traceback" not in results[1][1]
+    assert len(results[1][1].strip().splitlines()) == 1
+
+
+def test_a_lock_left_by_a_killed_search_is_taken_over(tmp_path):
+    out = tmp_path / "runs"
+    run = out / tiny_cfg().hashname()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from edgeticket import store\n"
+        f"store.FolderLock(sys.argv[1], 'search').__enter__(); print('held', flush=True); time.sleep(600)"), str(run)],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert _search(out).exit_code == 2  # alive: refused
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert store.lock_path(run).is_file()  # a killed holder cannot remove its lock file
+    r = CliRunner().invoke(main, ["search", *cli_args(), "--device", "cpu", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"taking over the lock of a search that is gone (pid {holder.pid}" in r.output
+    assert not store.lock_path(run).exists()
+
+
+def test_a_compile_into_a_locked_bundle_is_refused(ticket, tmp_path):
+    with store.FolderLock(tmp_path / "b", "compile"):
+        r = CliRunner().invoke(main, ["compile", str(ticket), "--target", "host", "--backend", "onnxruntime",
+                                      "--out", str(tmp_path), "--name", "b", "-q"])
+    refused(r, f"another edgeticket is writing {tmp_path / 'b'}")
+    assert "--name" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# ---- full and read-only disks (item 6) ----------------------------------------------------------------------------
+
+def _tmpfs(path: Path, size: int, *options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root (CI runs as root)")
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}",) + options), "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        if os.environ.get("EDGETICKET_REQUIRE_TMPFS") == "1":
+            pytest.fail(f"mount tmpfs failed: {r.stderr}")
+        pytest.skip(f"this machine refuses a tmpfs mount ({r.stderr.strip()})")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = tmp_path / "disk"
+    _tmpfs(disk, 48 << 10)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_search_on_a_full_disk_is_one_line_and_leaves_no_temp_file(small_disk):
+    r = _search(small_disk / "runs")
+    refused(r, "No space left on device; free space on that disk or pass an --out on another")
+    assert f"cannot write {small_disk}" in r.output
+    assert not [p for p in small_disk.rglob(".*") if p.is_file()]  # no temp file, no lock file
+
+
+def test_compile_rerun_on_a_full_disk_keeps_the_old_bundle_whole(ticket, tmp_path):
+    import shutil
+
+    args = ["compile", str(ticket), "--target", "host", "--backend", "onnxruntime", "--name", "b", "-q"]
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first")])
+    assert r.exit_code == 0, r.output
+    old = tmp_path / "first" / "b"
+    disk = tmp_path / "disk"
+    _tmpfs(disk, sum(p.stat().st_size for p in old.iterdir()) + (24 << 10))  # room for the old bundle, not two
+    try:
+        shutil.copytree(old, disk / "b")
+        before = snapshot(disk / "b")
+        r = CliRunner().invoke(main, [*args, "--out", str(disk)])
+        refused(r, "No space left on device")
+        assert snapshot(disk / "b") == before
+        assert sorted(p.name for p in disk.iterdir()) == ["b"]  # no temp folder, no lock file
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_writing_into_a_read_only_folder_is_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    if os.geteuid() == 0:  # root writes through permission bits: a read-only mount instead
+        _tmpfs(ro, 48 << 10, "ro")
+    else:
+        ro.mkdir()
+        ro.chmod(0o555)
+    try:
+        r = _search(ro / "runs")
+        refused(r, f"cannot write {ro / 'runs'}")
+        assert ("Read-only file system" in r.output) or ("Permission denied" in r.output)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "-l", str(ro)], check=False)
+        else:
+            ro.chmod(0o755)
