@@ -17,6 +17,7 @@ on its own: finished levels are skipped, a killed level continues from its last 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import store
@@ -41,9 +42,45 @@ def load_config(path: str | Path) -> dict:
     exp = doc.get("experiment")
     if not isinstance(exp, dict) or "name" not in exp:
         raise EdgeTicketError(f"{p}: missing [experiment] table with a name")
-    if not doc.get("search"):
+    plain_name(exp["name"], f"{p}: [experiment] name")
+    if "out" in exp and (not isinstance(exp["out"], str) or not exp["out"].strip()):
+        raise EdgeTicketError(f"{p}: [experiment] out must be a folder path (a string); fix it or pass --out")
+    seeds = exp.get("seeds", [0])
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise EdgeTicketError(f"{p}: [experiment] seeds must be a list of integers, e.g. seeds = [0, 1]")
+    if not seeds:
+        raise EdgeTicketError(f"{p}: [experiment] seeds = [] plans no run; list at least one seed, e.g. seeds = [0]")
+    if len(set(seeds)) != len(seeds):
+        raise EdgeTicketError(f"{p}: [experiment] seeds repeat ({seeds}); list each seed once")
+    if not isinstance(doc.get("defaults", {}), dict):
+        raise EdgeTicketError(f"{p}: [defaults] must be a table of settings")
+    searches = doc.get("search")
+    if not searches:
         raise EdgeTicketError(f"{p}: no [[search]] entries")
+    if not isinstance(searches, list) or not all(isinstance(e, dict) for e in searches):
+        raise EdgeTicketError(f"{p}: search must be [[search]] tables (one per search)")
+    for i, e in enumerate(searches):
+        if "label" in e and (not isinstance(e["label"], str) or not e["label"].strip()):
+            raise EdgeTicketError(f"{p}: [[search]] {i + 1}: label must be a non-empty string")
     return doc
+
+
+def plain_name(name, what: str) -> str:
+    """A name a path is built from (the experiment's folder): one plain folder name, never a path. No separator,
+    no leading dot ('.', '..', hidden), not empty, no control characters; else one line naming `what`."""
+    bad = None
+    if not isinstance(name, str) or not name.strip():
+        bad = "is empty" if isinstance(name, str) else f"is {type(name).__name__}, not a string"
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name) or os.sep in name:
+        bad = "holds a path separator"
+    elif name.startswith("."):
+        bad = "starts with a dot ('.', '..' and hidden names point elsewhere)"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name) > 200:
+        bad = "holds control characters" if len(name) <= 200 else "is longer than 200 characters"
+    if bad:
+        raise EdgeTicketError(f"{what} {name!r} {bad}: use a plain folder name such as 'cpu-fashion-mnist' (letters, "
+                              "digits, '-', '_', '.'); --out says where it goes")
+    return name
 
 
 def expand(doc: dict, path: str | Path = "<config>", data_dir: str | None = None) -> list[tuple[str, int, SearchConfig]]:
@@ -67,7 +104,33 @@ def expand(doc: dict, path: str | Path = "<config>", data_dir: str | None = None
             except EdgeTicketError as e:
                 raise EdgeTicketError(f"{path}: [[search]] '{label}': {e}") from None
             out.append((label, seed, cfg))
+    if not out:
+        raise EdgeTicketError(f"{path}: the plan holds no run (no [[search]] x seed); add a [[search]] and a seed")
     return out
+
+
+def check_plan(plan: list, root: Path, path: str | Path = "<config>", device: str = "auto") -> None:
+    """What a run checks before it trains, for every search of the plan, before the first one starts; a dry run
+    runs exactly this: the method is known, the device exists, an existing run folder holds the same settings,
+    and each (dataset, data dir) loads through the dataset's own loader (every file found and checked; each is
+    loaded once here and again by its searches)."""
+    from . import data
+    from .search.context import resolve_device
+    from .search.runner import METHODS, prepare_run_dir
+
+    resolve_device(device)
+    loaded = set()
+    for label, seed, cfg in plan:
+        try:
+            if cfg.search.method not in METHODS:
+                raise EdgeTicketError(f"unknown method '{cfg.search.method}'; valid: {', '.join(METHODS)}")
+            key = (cfg.data.dataset, cfg.data.data_dir)
+            if key not in loaded:
+                data.get(cfg.data.dataset)(cfg.data.data_dir)
+                loaded.add(key)
+            prepare_run_dir(cfg, root)
+        except EdgeTicketError as e:
+            raise EdgeTicketError(f"{path}: [[search]] '{label}' seed {seed}: {e}") from None
 
 
 def run(path: str | Path, out: str | Path | None = None, device: str = "auto", quiet: bool = False,
@@ -77,6 +140,7 @@ def run(path: str | Path, out: str | Path | None = None, device: str = "auto", q
     doc = load_config(path)
     plan = expand(doc, path, data_dir)
     root = Path(out or doc["experiment"].get("out", "runs/experiments")) / doc["experiment"]["name"]
+    check_plan(plan, root, path, device)  # the same checks, dry run or not, before anything is written
     entries = []
     for k, (label, seed, cfg) in enumerate(plan):
         log(f"[{k + 1}/{len(plan)}] {label} seed {seed}: {cfg.hashname()}")

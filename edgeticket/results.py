@@ -132,17 +132,53 @@ def load_input(path: str | Path) -> dict:
     if kind == "run":
         s = load_run(p)
         return {"kind": "run", "name": s["name"], "dir": str(p), "config": None, "groups": {_label(s): [s]}}
-    idx = store.read_json(p / names.EXPERIMENT_JSON, "experiment index")
+    idx = read_experiment_index(p)
     groups: dict[str, list[dict]] = {}
     for r in idx["runs"]:
-        rd = Path(r["run_dir"])
-        if not (rd / names.RUN_JSON).is_file() and (p / rd.name / names.RUN_JSON).is_file():
-            rd = p / rd.name  # the experiment folder was moved: its runs are inside it
-        if not (rd / names.RUN_JSON).is_file():
-            raise EdgeTicketError(f"{r['run_dir']} (experiment {p}, '{r['label']}' seed {r['seed']}) is not a run "
-                                  f"folder: rerun `edgeticket experiment {idx['config']}`")
-        groups.setdefault(r["label"], []).append(load_run(rd))
+        groups.setdefault(r["label"], []).append(load_run(r["run_dir"]))
     return {"kind": "experiment", "name": idx["name"], "dir": str(p), "config": idx.get("config"), "groups": groups}
+
+
+EXPERIMENT_FORMAT_VERSION = 1  # of experiment.json (experiment.py writes it)
+
+
+def read_experiment_index(exp_dir: str | Path) -> dict:
+    """experiment.json of an experiment folder, checked before anything is reported: its format_version, its
+    fields, and every run folder it cites: a run folder (run.json) that is finished (summary.json) or has at
+    least one finished level (level_*/ticket.json). A run folder that moved with the experiment folder is found
+    inside it; `run_dir` of each run is replaced by the folder found."""
+    p = Path(exp_dir)
+    f = p / names.EXPERIMENT_JSON
+    idx = store.read_json(f, "experiment index")
+    rerun = "rerun `edgeticket experiment CONFIG` to re-create it"
+    if not isinstance(idx, dict):
+        raise EdgeTicketError(f"{f} is not an experiment index (a JSON object); {rerun}")
+    if idx.get("format_version") != EXPERIMENT_FORMAT_VERSION or idx.get("kind", "experiment") != "experiment":
+        raise EdgeTicketError(f"{f} has format_version {idx.get('format_version')!r} (kind {idx.get('kind')!r}); this "
+                              f"edgeticket reads experiment.json format_version {EXPERIMENT_FORMAT_VERSION}: upgrade "
+                              f"edgeticket, or {rerun}")
+    runs = idx.get("runs")
+    if not isinstance(idx.get("name"), str) or not isinstance(runs, list) or not runs:
+        raise EdgeTicketError(f"{f} lacks its name or its runs (a non-empty list); {rerun}")
+    config = idx.get("config") or "CONFIG"
+    checked = []
+    for i, r in enumerate(runs):
+        if not isinstance(r, dict) or not isinstance(r.get("label"), str) or not isinstance(r.get("run_dir"), str) \
+                or not isinstance(r.get("seed"), int) or isinstance(r.get("seed"), bool):
+            raise EdgeTicketError(f"{f}: run {i} needs a label, a seed and a run_dir; {rerun}")
+        rd = Path(r["run_dir"])
+        if not (rd / names.RUN_JSON).is_file() and rd.name and (p / rd.name / names.RUN_JSON).is_file():
+            rd = p / rd.name  # the experiment folder was moved: its runs are inside it
+        where = f"{r['run_dir']} (cited by {f}, '{r['label']}' seed {r['seed']})"
+        if not (rd / names.RUN_JSON).is_file():
+            what = "does not exist" if not rd.exists() else f"is not a run folder (no {names.RUN_JSON})"
+            raise EdgeTicketError(f"{where} {what}: rerun `edgeticket experiment {config}`")
+        levels = [d for d in rd.iterdir() if d.is_dir() and _level_number(d) is not None]
+        if not (rd / names.SUMMARY_JSON).is_file() and not any(names.is_finished(d) for d in levels):
+            raise EdgeTicketError(f"{where} has no finished level (no {names.SUMMARY_JSON}, no level_*/"
+                                  f"{names.TICKET_JSON}): rerun `edgeticket experiment {config}` to finish it")
+        checked.append({**r, "run_dir": rd})
+    return {**idx, "runs": checked}
 
 
 # ---- analysis: facts and conclusions (data first, each with the sentence it renders to) -----------------------------

@@ -8,6 +8,7 @@ beneath the user's as defaults: the newest record of a target wins wherever it l
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -30,6 +31,40 @@ def user_dir(directory: str | Path | None = None) -> Path:
     return Path(data) / "edgeticket" / "calibration"
 
 
+# what predict divides by (> 0) and adds (>= 0): a record without them cannot predict anything
+RATES = ("conv_gflops", "gemm_gflops", "gbytes_per_s")
+OVERHEADS = ("node_overhead_s", "call_overhead_s")
+
+
+def _numbers(obj, path: str = ""):
+    """(dotted key, number) of every number in a record, nested dicts and lists included (bools are no numbers)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield path, obj
+
+
+def record_problem(rec: dict) -> str | None:
+    """Why a calibration record cannot be used (None: it can): a rate missing or <= 0, any number NaN or
+    infinite, a timing (key ending _s, or 'seconds') or a byte count (key ending _bytes) below 0."""
+    for k in RATES + OVERHEADS:
+        if not isinstance(rec.get(k), (int, float)) or isinstance(rec.get(k), bool):
+            return f"'{k}' is missing or not a number"
+    for key, v in _numbers(rec):
+        leaf = key.rsplit(".", 1)[-1]
+        if not math.isfinite(v):
+            return f"'{key}' is {v}, not a finite number"
+        if (leaf in RATES or leaf.endswith("gflops") or leaf.endswith("per_s")) and v <= 0:
+            return f"the rate '{key}' is {v}, not > 0"
+        if (leaf.endswith("_s") or leaf == "seconds" or leaf.endswith("_bytes")) and v < 0:
+            return f"'{key}' is {v}, a negative {'byte count' if leaf.endswith('_bytes') else 'timing'}"
+    return None
+
+
 def _read(p: Path) -> list:
     if not p.is_file():
         return []
@@ -37,6 +72,12 @@ def _read(p: Path) -> list:
     if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION or \
             not isinstance(doc.get("records"), list) or not all(isinstance(r, dict) for r in doc["records"]):
         raise EdgeTicketError(f"{p}: not a calibration file of format_version {FORMAT_VERSION}; fix or remove it")
+    for i, r in enumerate(doc["records"]):
+        why = record_problem(r)
+        if why:
+            raise EdgeTicketError(f"{p}: calibration record {i} (date {r.get('date', '?')}) is unusable: {why}; "
+                                  "remove that record (or the file) and measure again with `edgeticket profile "
+                                  "BUNDLE --calibrate`")
     return doc["records"]
 
 
@@ -69,6 +110,10 @@ def check_writable(directory: str | Path | None = None) -> Path:
 def append_record(target: str, record: dict, directory: str | Path | None = None) -> Path:
     """Add a record to the user's file of `target` (the packaged records are not copied into it)."""
     p = calibration_file(user_dir(directory), target)
+    why = record_problem(record)
+    if why:
+        raise EdgeTicketError(f"the calibration measurement of {target} is unusable ({why}); nothing was written "
+                              f"to {p}: measure again with `edgeticket profile BUNDLE --calibrate`")
     recs = _read(p)
     recs.append(record)
     try:
