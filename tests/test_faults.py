@@ -164,7 +164,7 @@ def test_a_lock_left_by_a_killed_search_is_taken_over(tmp_path):
     run = out / tiny_cfg().hashname()
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from edgeticket import store\n"
-        f"store.FolderLock(sys.argv[1], 'search').__enter__(); print('held', flush=True); time.sleep(600)"), str(run)],
+        "store.FolderLock(sys.argv[1], 'search').__enter__(); print('held', flush=True); time.sleep(600)"), str(run)],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     assert _search(out).exit_code == 2  # alive: refused

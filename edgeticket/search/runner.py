@@ -56,7 +56,7 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
 
 
 def _search(ctx: Context, cfg: SearchConfig, ds, dev: torch.device, run_dir: Path) -> dict:
-    rank, world = ctx.rank, ctx.world
+    world = ctx.world
     if ctx.is_main and not (run_dir / names.RUN_JSON).is_file():
         store.write_json(run_dir / names.RUN_JSON, {
             "format_version": 1, "kind": "search-run", "name": run_dir.name, "hparams": cfg.to_dict(),
