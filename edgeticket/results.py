@@ -93,7 +93,15 @@ def _finished_infos(run_dir: Path) -> tuple[list[dict], list[dict]]:
 
 def planned_levels(hparams: dict) -> int:
     """Ticket levels a finished search has: IMP level 0..rounds, Early-Bird the dense phase and the ticket."""
-    return 2 if hparams["search"]["method"] == "eb" else int(hparams["search"]["rounds"]) + 1
+    search = hparams.get("search") if isinstance(hparams, dict) else None
+    method = search.get("method") if isinstance(search, dict) else None
+    rounds = search.get("rounds") if isinstance(search, dict) else None
+    if method == "eb":
+        return 2
+    if isinstance(rounds, int) and not isinstance(rounds, bool) and rounds >= 1:
+        return rounds + 1
+    raise EdgeTicketError(f"the run's settings lack a valid search.method/rounds (method {method!r}, rounds {rounds!r}): "
+                          "its run.json or summary.json was altered; restore it, or rerun the search")
 
 
 def load_run(run_dir: str | Path) -> dict:

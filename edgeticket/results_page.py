@@ -5,9 +5,9 @@ controls (random-reinit / random-mask branches) per level, per-layer sparsity of
     html = report_html(load_results(paths))      # or write_report_html(paths, out)
 
 It reads run folders (run.json, summary.json, level_<k>/ticket.json, level_<k>/branch_<control>/ticket.json) and
-experiment folders (experiment.json listing run folders) through each format's own reader: summary.json with
-`search.summary.read_summary`, ticket.json with `formats.ticket.read_info`, run.json / experiment.json with
-`store.read_json`. Those readers convert the files of older format_versions (percent) in the one place per format,
+experiment folders (experiment.json listing run folders) through the text report's readers (`results.load_run`,
+`results.read_experiment_index`: one set of checks and one `finished` rule for both), which read each format with
+its own reader. Those readers convert the files of older format_versions (percent) in the one place per format,
 so every sparsity and accuracy here is a fraction in [0, 1] and the page converts and guesses no units itself.
 Standard library only, like those readers: it works in the base install (no numpy, matplotlib or torch).
 """
@@ -18,23 +18,14 @@ import statistics
 from pathlib import Path
 from typing import Optional
 
-from . import store
+from . import results, store
 from .device import html as H
 from .errors import EdgeTicketError
 from .formats import names
 from .formats.ticket import read_info
-from .search.summary import read_summary
 
 TICKET = "ticket"
 BRANCH_ORDER = (TICKET, "random-reinit", "random-mask")
-
-
-def _read_object(path: Path, what: str) -> dict:
-    """run.json / experiment.json (no units in them): store.read_json, which must give a JSON object."""
-    doc = store.read_json(path, what)
-    if not isinstance(doc, dict):
-        raise EdgeTicketError(f"{what} {path} is not a JSON object; it is corrupted: re-create it")
-    return doc
 
 
 def _get(d: dict, *path, default=None):
@@ -47,81 +38,40 @@ def _get(d: dict, *path, default=None):
 
 # ---------------------------------------------------------------- loading
 
-def _ticket_row(t: dict) -> dict:
-    """A level row from ticket.json as read_info returns it (fractions)."""
-    return {"level": int(t.get("level", 0)), "branch": t.get("branch", TICKET),
-            "sparsity": _get(t, "sparsity", "global"), "accuracy": _get(t, "accuracy", "final"),
-            "T": _get(t, "timesteps", "trained"), "nnz": t.get("nnz"),
-            "wall_s": _get(t, "cost", "wall_s"), "timestep_epochs": _get(t, "cost", "timestep_epochs")}
-
-
-def _scan_tickets(run_dir: Path) -> list:
-    """(ticket.json as read_info returns it, its folder) of every finished ticket folder of a run: levels, then
-    their branches."""
-    out = []
-    for d in sorted(run_dir.glob("level_*"), key=lambda p: (len(p.name), p.name)):
-        for t in [d] + sorted(b for b in d.glob("branch_*") if b.is_dir()):
-            if names.is_finished(t):
-                out.append((read_info(t), t))
-    return out
-
-
 def load_run(run_dir, label: Optional[str] = None, seed=None) -> dict:
-    """One run folder as this page needs it: name, label, seed, method, arch, dataset, T, finished, levels
-    [{level, branch, sparsity, accuracy, T, nnz}] (fractions), final {level, sparsity, accuracy, layers
-    {name: sparsity}} and cost {wall_s, timestep_epochs}. An unfinished run (no summary.json) is read from its
-    finished ticket folders."""
+    """One run folder as this page needs it, built from `results.load_run` (the report's own reader: the same
+    checks, the same `finished` rule): name, label, seed, method, arch, dataset, T, finished, levels [{level,
+    branch, sparsity, accuracy, T, nnz}] (fractions), final {level, sparsity, accuracy, layers {name: sparsity}}
+    and cost {wall_s, timestep_epochs}."""
+    s = results.load_run(run_dir)
     run_dir = Path(run_dir)
-    if not (run_dir / names.RUN_JSON).is_file():
-        raise EdgeTicketError(f"{run_dir} is not a run folder (no {names.RUN_JSON}): give a folder written by "
-                              "`edgeticket search`, or an experiment folder")
-    run = _read_object(run_dir / names.RUN_JSON, "run.json")
-    hp = run.get("hparams") or {}
-    tickets = _scan_tickets(run_dir)
-    summary = read_summary(run_dir) if (run_dir / names.SUMMARY_JSON).is_file() else None
-    if summary is not None and summary.get("levels"):
-        rows = [{"level": int(r.get("level", 0)), "branch": r.get("branch", TICKET), "sparsity": r.get("sparsity"),
-                 "accuracy": r.get("final_acc"), "T": r.get("timesteps_trained"), "nnz": r.get("nnz"),
-                 "wall_s": r.get("wall_s"), "timestep_epochs": r.get("timestep_epochs")}
-                for r in summary["levels"]]
-    else:
-        rows = [_ticket_row(t) for t, _ in tickets]
+    hp = s["hparams"]
+    rows = [{"level": int(r["level"]), "branch": r.get("branch", TICKET), "sparsity": r.get("sparsity"),
+             "accuracy": r.get("final_acc"), "T": r.get("timesteps_trained"), "nnz": r.get("nnz"),
+             "wall_s": r.get("wall_s"), "timestep_epochs": r.get("timestep_epochs")} for r in s["levels"]]
     rows.sort(key=lambda r: (r["level"], BRANCH_ORDER.index(r["branch"]) if r["branch"] in BRANCH_ORDER else 9,
                              r["branch"]))
     search = [r for r in rows if r["branch"] == TICKET]
-    final_level = _get(summary or {}, "final_ticket", "level")
-    if final_level is None and search:
-        final_level = search[-1]["level"]
+    final_level = _get(s, "final_ticket", "level")
     final = next((dict(r) for r in search if r["level"] == final_level), None)
     if final is not None:
-        ft = next((t for t, d in tickets if d == names.level_dir(run_dir, final_level)), None)
-        layers = _get(ft or {}, "sparsity", "layers", default={}) or {}
+        layers = _get(read_info(names.level_dir(run_dir, final_level)), "sparsity", "layers", default={}) or {}
         final["layers"] = {n: None if v is None else float(v) for n, v in layers.items()}
-    cost = (summary or {}).get("search_cost") or {"wall_s": sum(r["wall_s"] or 0 for r in search),
-                                                  "timestep_epochs": sum(r["timestep_epochs"] or 0 for r in search)}
-    method = (summary or {}).get("method") or _get(hp, "search", "method", default="?")
-    et = _get(hp, "search", "early_time", default=False)
-    search_label = method + ("+et" if et else "")
-    return {"name": run.get("name", run_dir.name), "dir": str(run_dir), "search": search_label,
-            "label": label or search_label, "seed": _get(hp, "training", "seed") if seed is None
-            else seed, "method": method, "arch": _get(hp, "model", "arch"), "dataset": _get(run, "dataset", "name"),
-            "T": _get(hp, "model", "timesteps"), "finished": summary is not None, "levels": rows, "final": final,
-            "cost": cost, "early_time": _get(summary or {}, "early_time", "chosen")}
+    search_label = s["method"] + ("+et" if _get(hp, "search", "early_time", default=False) else "")
+    run = store.read_json(run_dir / names.RUN_JSON, "run.json")
+    return {"name": s["name"], "dir": str(run_dir), "search": search_label, "label": label or search_label,
+            "seed": s["seed"] if seed is None else seed, "method": s["method"], "arch": _get(hp, "model", "arch"),
+            "dataset": _get(run, "dataset", "name"), "T": _get(hp, "model", "timesteps"), "finished": s["finished"],
+            "levels": rows, "final": final, "cost": s["search_cost"],
+            "early_time": _get(s, "early_time", "chosen")}
 
 
 def load_experiment(exp_dir) -> dict:
-    """An experiment folder: {kind: experiment, name, dir, config, runs: [load_run(...) with its label/seed]}.
-    A run folder that moved with the experiment folder is found inside it."""
-    exp_dir = Path(exp_dir)
-    idx = _read_object(exp_dir / names.EXPERIMENT_JSON, "experiment index")
-    runs = []
-    for r in idx.get("runs") or []:
-        rd = Path(r["run_dir"])
-        if not (rd / names.RUN_JSON).is_file() and (exp_dir / rd.name / names.RUN_JSON).is_file():
-            rd = exp_dir / rd.name
-        runs.append(load_run(rd, label=r.get("label"), seed=r.get("seed")))
-    return {"kind": "experiment", "name": idx.get("name", exp_dir.name), "dir": str(exp_dir),
-            "config": idx.get("config"), "runs": runs}
+    """An experiment folder: {kind: experiment, name, dir, config, runs: [load_run(...) with its label/seed]}, its
+    index read (and its run folders checked) by `results.read_experiment_index`."""
+    idx = results.read_experiment_index(exp_dir)
+    runs = [load_run(r["run_dir"], label=r["label"], seed=r["seed"]) for r in idx["runs"]]
+    return {"kind": "experiment", "name": idx["name"], "dir": str(exp_dir), "config": idx.get("config"), "runs": runs}
 
 
 def load_results(paths) -> list:

@@ -175,3 +175,33 @@ def test_report_refuses_runs_that_are_missing_or_unfinished(tmp_path):
     (tmp_path / "gone" / names.RUN_JSON).write_text("{}")
     (tmp_path / "gone" / "level_0").mkdir()  # started, never finished: no ticket.json, no summary.json
     report_refused(tmp_path, exp, f"has no finished level (no {names.SUMMARY_JSON}, no level_*/{names.TICKET_JSON})")
+
+
+@pytest.mark.parametrize("index, needle", [
+    ({"format_version": 7}, "has format_version 7"),
+    ({"runs": [{"label": "imp", "seed": 0}]}, "run 0 needs a label, a seed and a run_dir"),
+    ({}, "gone (cited by"),
+])
+def test_the_results_page_reads_the_index_with_the_reports_checks(tmp_path, index, needle):
+    """`report --html` reads experiments through the text report's reader (results_page used to have its own,
+    which believed experiment.json)."""
+    exp = exp_folder(tmp_path, index)
+    before = snapshot(tmp_path)
+    r = CliRunner().invoke(main, ["report", str(exp), "--html", str(tmp_path / "page" / "r.html")])
+    refused(r, needle)
+    assert snapshot(tmp_path) == before and not (tmp_path / "page").exists()
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_a_ticket_json_missing_a_field_is_one_line_in_the_report(tmp_path, html):
+    run = tmp_path / "run"
+    (run / "level_0").mkdir(parents=True)
+    hp = {"search": {"method": "imp", "rounds": 1}, "training": {"seed": 0}, "model": {"arch": "tiny"}}
+    (run / names.RUN_JSON).write_text(json.dumps({"kind": "search-run", "name": "run", "hparams": hp}))
+    (run / "level_0" / names.TICKET_JSON).write_text(json.dumps({"format_version": 2, "level": 0, "branch": "ticket",
+                                                                "hparams": hp}))
+    before = snapshot(tmp_path)
+    out = ["--html", str(tmp_path / "r.html")] if html else ["--out", str(tmp_path / "r.md")]
+    r = CliRunner().invoke(main, ["report", str(run), *out])
+    refused(r, f"{run / 'level_0' / names.TICKET_JSON} lacks a valid sparsity.global (got None)")
+    assert snapshot(tmp_path) == before

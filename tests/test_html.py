@@ -157,7 +157,8 @@ def write_run(root: Path, name: str, seed: int, levels: list, controls: dict, la
     edgeticket)."""
     rd = root / name
     rd.mkdir(parents=True)
-    hp = {"model": {"arch": "tiny", "timesteps": 4}, "search": {"method": method, "early_time": early_time},
+    hp = {"model": {"arch": "tiny", "timesteps": 4},
+          "search": {"method": method, "early_time": early_time, "rounds": max(len(levels) - 1, 1)},
           "training": {"seed": seed}}
     (rd / "run.json").write_text(json.dumps({"kind": "search-run", "name": name, "hparams": hp,
                                              "dataset": {"name": "digits"}}))
@@ -172,7 +173,8 @@ def write_run(root: Path, name: str, seed: int, levels: list, controls: dict, la
             "branch": branch, "sparsity": {"global": sp, "layers": layers if level == len(levels) - 1 else {}},
             "accuracy": {"final": acc * k, "best": acc * k, "metric": V1_METRIC if v1 else ticket_fmt.ACCURACY_METRIC},
             "history": [{"epoch": 0, "train_acc": acc * k, "test_acc": acc * k}],
-            "timesteps": {"trained": 4}, "nnz": 100, "cost": {"wall_s": 0.1, "timestep_epochs": 8, "epochs": 2}}))
+            "timesteps": {"trained": 4}, "nnz": 100, "cost": {"wall_s": 0.1, "timestep_epochs": 8, "epochs": 2},
+            "hparams": hp}))
         rows.append({"level": level, "branch": branch, "sparsity": sp, "final_acc": acc, "best_acc": acc,
                      "nnz": 100, "timesteps_trained": 4, "wall_s": 0.1, "timestep_epochs": 8, "epochs": 2})
 

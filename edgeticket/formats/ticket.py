@@ -76,7 +76,28 @@ def read_info(ticket_dir: Path) -> dict:
     if got not in READS:
         raise EdgeTicketError(f"{ticket_dir / names.TICKET_JSON} has format_version {got!r}; this edgeticket reads "
                               f"versions {', '.join(map(str, READS))}: upgrade edgeticket or re-run the search")
-    return upgrade(info)
+    info = upgrade(info)
+    check_fields(info, ticket_dir / names.TICKET_JSON)
+    return info
+
+
+# the fields every reader relies on: (path of keys, the types its value may have)
+FIELDS = ((("level",), int), (("branch",), str), (("hparams",), dict), (("sparsity", "global"), (int, float)),
+          (("accuracy", "final"), (int, float)), (("accuracy", "best"), (int, float)),
+          (("timesteps", "trained"), int), (("nnz",), int), (("cost", "wall_s"), (int, float)),
+          (("cost", "timestep_epochs"), int), (("cost", "epochs"), int))
+
+
+def check_fields(info: dict, path: Path) -> None:
+    """Every field of FIELDS is there with a value of its type: a file missing one is refused naming it, never a
+    KeyError wherever it is first used."""
+    for keys, types in FIELDS:
+        v = info
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is None or isinstance(v, bool) or not isinstance(v, types):
+            raise EdgeTicketError(f"{path} lacks a valid {'.'.join(keys)} (got {v!r}): the file was altered or is "
+                                  "not a ticket.json; restore it, or re-run the search level")
 
 
 def percent_to_fraction(percent):
