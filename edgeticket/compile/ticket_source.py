@@ -41,10 +41,101 @@ def load(ticket_dir: Path, verify: bool = True):
     model = build(cfg.model, ds["num_classes"], c, h)
     model.timesteps = int(info["timesteps"]["trained"])
     weights = store.load_tensors(ticket_dir / names.TRAINED, "trained weights")
-    missing = set(model.state_dict()) - set(weights)
-    if missing:
-        raise EdgeTicketError(f"{ticket_dir / names.TRAINED} lacks {len(missing)} tensors (e.g. {sorted(missing)[0]}); "
-                              "it does not belong to this ticket")
+    check_weights(weights, model.state_dict(), ticket_dir / names.TRAINED)
     model.load_state_dict(weights)
     model.eval()
-    return model, Mask.load(ticket_dir / names.MASK), info
+    raw_mask = store.load_tensors(ticket_dir / names.MASK, "mask")  # raw: Mask.load would coerce a float mask
+    prunable = model.prunable()
+    check_mask(raw_mask, weights, info, ticket_dir, prunable)
+    return model, Mask({n: raw_mask[n] for n in prunable}), info  # checked: bool, exactly these keys; model order
+
+
+REDO = "re-run the search level that wrote it"
+
+
+def check_weights(weights: dict, expected: dict, path: Path) -> None:
+    """trained.safetensors holds exactly the network's tensors, each of its shape and a floating or integer dtype
+    like the network's (torch's load_state_dict would end in a traceback)."""
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        raise EdgeTicketError(f"{path} lacks {len(missing)} tensors (e.g. {missing[0]}): it does not belong to this "
+                              f"ticket; {REDO}")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise EdgeTicketError(f"{path} holds {len(extra)} tensors the network lacks (e.g. {extra[0]}): it does not "
+                              f"belong to this ticket; {REDO}")
+    for n, t in expected.items():
+        w = weights[n]
+        if tuple(w.shape) != tuple(t.shape) or w.is_floating_point() != t.is_floating_point():
+            raise EdgeTicketError(f"{path}: {n} is {str(w.dtype).replace('torch.', '')} {list(w.shape)}, the network's "
+                                  f"is {str(t.dtype).replace('torch.', '')} {list(t.shape)}: it does not belong to "
+                                  f"this ticket; {REDO}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_mask(mask: dict, weights: dict, info: dict, ticket_dir: Path, prunable: list[str]) -> None:
+    """Refuse a ticket whose mask does not fit its network and weights (one-line EdgeTicketError naming the file
+    and the fix): the mask's keys are exactly the `prunable` weight names, each a bool tensor of its weight's
+    shape; every pruned position holds exactly 0 in the trained weights; ticket.json's sparsity (global, per layer,
+    fractions within 1e-6) and nnz/numel (exact, where present) agree with the mask. `mask` is the raw tensors of
+    mask.safetensors (no dtype coercion), `weights` those of trained.safetensors."""
+    import torch
+
+    ticket_dir = Path(ticket_dir)
+    mpath, wpath = ticket_dir / names.MASK, ticket_dir / names.TRAINED
+    missing = [n for n in prunable if n not in mask]
+    if missing:
+        raise EdgeTicketError(f"{mpath} has no mask for {missing[0]} ({len(missing)} of the network's {len(prunable)} "
+                              f"prunable weights missing): it does not belong to this ticket; {REDO}")
+    extra = sorted(set(mask) - set(prunable))
+    if extra:
+        raise EdgeTicketError(f"{mpath} holds {extra[0]!r} ({len(extra)} unexpected keys), which is not a prunable "
+                              f"weight of this network: it does not belong to this ticket; {REDO}")
+    kept_layer = {}
+    for n in prunable:
+        m, w = mask[n], weights[n]
+        if m.dtype != torch.bool:
+            raise EdgeTicketError(f"{mpath}: {n} is {str(m.dtype).replace('torch.', '')}, not bool (a mask holds "
+                                  f"True = kept); {REDO}")
+        if tuple(m.shape) != tuple(w.shape):
+            raise EdgeTicketError(f"{mpath}: {n} has shape {list(m.shape)} but its weight in {wpath.name} has shape "
+                                  f"{list(w.shape)}; {REDO}")
+        bad = int(((~m) & (w != 0)).sum())
+        if bad:
+            raise EdgeTicketError(f"{wpath}: {n} holds {bad} nonzero weights at positions {mpath.name} prunes (they "
+                                  f"must be exactly 0): the weights were not trained with this mask; {REDO}")
+        kept_layer[n] = (int(m.sum()), m.numel())
+    check_recorded_sparsity(info, kept_layer, prunable, ticket_dir)
+
+
+def check_recorded_sparsity(info: dict, kept_layer: dict, prunable: list[str], ticket_dir: Path) -> None:
+    """ticket.json's sparsity (global, per layer: fractions within 1e-6) and nnz/numel (exact, where present)
+    agree with the mask's kept counts `kept_layer` {name: (kept, numel)}."""
+    mpath, jpath = Path(ticket_dir) / names.MASK, Path(ticket_dir) / names.TICKET_JSON
+    kept_total = sum(k for k, _ in kept_layer.values())
+    numel_total = sum(n for _, n in kept_layer.values())
+    sp = info.get("sparsity")
+    layers = sp.get("layers") if isinstance(sp, dict) else None
+    if not isinstance(sp, dict) or not _is_number(sp.get("global")) or not isinstance(layers, dict):
+        raise EdgeTicketError(f"{jpath} has no sparsity record (sparsity.global and sparsity.layers, fractions): it "
+                              f"was altered; {REDO}")
+    true_global = 1.0 - kept_total / numel_total if numel_total else 0.0
+    if not abs(sp["global"] - true_global) <= 1e-6:  # NaN too
+        raise EdgeTicketError(f"{jpath} records sparsity.global {sp['global']!r} but {mpath.name} prunes "
+                              f"{true_global:.6f} of the weights: the record was altered; {REDO}")
+    if set(layers) != set(prunable):
+        odd = sorted(set(layers) ^ set(prunable))[0]
+        raise EdgeTicketError(f"{jpath}: sparsity.layers does not list the mask's layers (e.g. {odd}): the record "
+                              f"was altered; {REDO}")
+    for n, (kept, numel) in kept_layer.items():
+        true = 1.0 - kept / numel if numel else 0.0
+        if not (_is_number(layers[n]) and abs(layers[n] - true) <= 1e-6):
+            raise EdgeTicketError(f"{jpath} records sparsity.layers[{n!r}] {layers[n]!r} but {mpath.name} prunes "
+                                  f"{true:.6f} of it: the record was altered; {REDO}")
+    for key, true in (("nnz", kept_total), ("numel", numel_total)):
+        if key in info and (not isinstance(info[key], int) or isinstance(info[key], bool) or info[key] != true):
+            raise EdgeTicketError(f"{jpath} records {key} {info[key]!r} but {mpath.name} has {true}: the record was "
+                                  f"altered; {REDO}")
