@@ -90,7 +90,17 @@ class SearchHparams:
     early_time: bool = _f(False, "ET: search at a smaller T' chosen by KL divergence, retrain the final ticket at T.")
     et_candidates: str = _f("2,3,4", "ET: candidate search timesteps T', comma-separated.")
     et_threshold: float = _f(0.6, "ET: choose the smallest T' whose max-normalised KL is below this.", gt=0, le=1)
-    et_check_epoch: int = _f(1, "ET: epochs trained at the full T before the KL check.", ge=1)
+    et_check_epoch: int = _f(1, "ET: epochs trained at the full T before the KL check (authors: 2, the N of the "
+                                "paper's Algorithm 1; their code checks after epoch index 1).", ge=1)
+    et_check_batch: int = _f(128, "ET: training images in the KL check's one batch (authors: 1000).", ge=1)
+    et_check_augment: bool = _f(False, "ET: draw the KL check's batch with the training augmentation (authors: "
+                                       "yes); off: the images as stored.")
+    et_check_bn: str = _f("eval", "ET: BatchNorm during the KL check: eval (running statistics, nothing changes) "
+                                  "or train (batch statistics, and the check's forward passes update the running "
+                                  "statistics, as the authors' code does).", choices=("eval", "train"))
+    et_loss_divisor: str = _f("search-t", "ET: while searching at T', the loss is the mean over the T' timesteps "
+                                          "(search-t) or their sum divided by the full T (full-t, the authors' code: "
+                                          "the gradient shrinks by T'/T).", choices=("search-t", "full-t"))
     eb_sparsity: Optional[float] = _f(None, "EB: target sparsity of the ticket (default: that of IMP after --rounds).",
                                        gt=0, lt=1)
     eb_eps: float = _f(0.02, "EB: stop when the max normalised Hamming distance in the mask FIFO is below this.",
@@ -99,6 +109,10 @@ class SearchHparams:
     eb_variant: str = _f("unstructured", "EB mask: global weight magnitude (unstructured, the SNN-LTH paper's) or "
                                          "BN scaling factors (bn-channel, the original EB paper's; use --eb-eps 0.1).",
                          choices=("unstructured", "bn-channel"))
+    eb_lr_scale: float = _f(1.0, "EB: learning-rate multiplier of the dense search phase (authors: 2).", gt=0)
+    eb_rewind: str = _f("rewind-epoch", "EB: the ticket restarts from the weights after --rewind-epoch and trains "
+                                        "the remaining epochs (rewind-epoch), or from the initialisation and trains "
+                                        "all epochs (init, the authors' code).", choices=("rewind-epoch", "init"))
     controls: str = _f("", "Control branches trained at every pruned level: random-reinit, random-mask "
                            "(comma-separated).")
 

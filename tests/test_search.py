@@ -268,3 +268,64 @@ def test_sigkill_then_resume_gives_same_masks_and_weights(tmp_path):
             a = store.load_tensors(names.level_dir(ref_dir, level) / f)
             b = store.load_tensors(names.level_dir(run_dir, level) / f)
             assert all(torch.equal(a[k], b[k]) for k in a), (level, f)
+
+
+# ---- the authors' choices as settings (issue 17, item 2) --------------------------------------------------------
+
+def test_full_t_loss_divisor_scales_the_loss_by_t_prime_over_t():
+    from edgeticket.search.train import loss_scale
+
+    assert loss_scale(tiny_cfg(timesteps=5), 2) == 1.0  # edgeticket: the mean over the T' timesteps
+    assert loss_scale(tiny_cfg(timesteps=5, et_loss_divisor="full-t"), 2) == pytest.approx(0.4)
+    assert loss_scale(tiny_cfg(timesteps=5, et_loss_divisor="full-t"), 5) == 1.0  # at T: the same mean
+
+
+def _ctx(cfg):
+    from edgeticket import data
+    from edgeticket.search.context import Context
+
+    return Context(cfg, data.load(cfg.data), torch.device("cpu"), quiet=True)
+
+
+def test_et_check_batch_size_and_augmentation_are_settings():
+    from edgeticket.search.early_time import check_batch
+
+    plain = check_batch(_ctx(tiny_cfg(et_check_batch=100)))
+    assert plain.shape[0] == 100
+    ctx = _ctx(tiny_cfg(et_check_batch=100, et_check_augment=True, augment="crop-flip"))
+    aug = check_batch(ctx)
+    assert aug.shape == plain.shape and torch.equal(aug, check_batch(ctx))  # its own generator: reproducible
+    assert not any(torch.equal(aug[0], ctx.data.x_train[i]) for i in range(len(ctx.data.x_train)))
+
+
+@pytest.mark.parametrize("bn, changes", [("eval", False), ("train", True)])
+def test_et_check_in_bn_train_mode_updates_the_running_statistics_as_the_authors_code(bn, changes):
+    from edgeticket.models import build
+    from edgeticket.search.early_time import kl_scores
+
+    cfg = tiny_cfg()
+    model = build(cfg.model, 10, 1, 8).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running_mean" in k}
+    kls = kl_scores(model, torch.rand(16, 1, 8, 8), 4, [2, 3], bn_train=bn == "train")
+    assert set(kls) == {2, 3} and all(v >= 0 for v in kls.values())
+    after = {k: v for k, v in model.state_dict().items() if "running_mean" in k}
+    assert any(not torch.equal(before[k], after[k]) for k in before) == changes
+    assert not model.training  # put back as it was
+
+
+def test_early_bird_as_the_authors_ran_it_rewinds_to_init_with_2x_search_lr(tmp_path):
+    cfg = tiny_cfg(**EB_EARLY, eb_rewind="init", eb_lr_scale=2.0, early_time=True, et_check_epoch=6)
+    summary = api.search(cfg, out=tmp_path, device="cpu", quiet=True)
+    run_dir = tmp_path / cfg.hashname()
+    info0 = json.loads((names.level_dir(run_dir, 0) / names.TICKET_JSON).read_text())
+    info1 = json.loads((names.level_dir(run_dir, 1) / names.TICKET_JSON).read_text())
+    stop = info0["early_bird"]["stop_epoch"]
+    assert stop < 6  # stopped before the ET check epoch: the check ran at the stop (it used to be an error)
+    assert info0["early_time"]["chosen"] in (2, 3, 4) and summary["early_time"]["chosen"] == info0["early_time"]["chosen"]
+    from edgeticket.search.train import lr_at
+
+    thp = cfg.training
+    assert [h["lr"] for h in info0["history"]] == pytest.approx([2 * lr_at(e, thp) for e in range(stop)])
+    assert info1["epochs"]["start"] == 0 and info1["rewind"]["weights"] == "initialisation"
+    assert [h["lr"] for h in info1["history"]] == pytest.approx([lr_at(e, thp) for e in range(thp.epochs)])
+    assert store.load_tensors(names.level_dir(run_dir, 1) / names.REWIND).keys()  # the masked init it started from

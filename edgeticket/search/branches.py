@@ -1,7 +1,8 @@
 """Control branches that test the lottery-ticket claim at a level (OpenLTH's branches):
 
 - random-reinit: the ticket's mask on freshly initialised weights (a different seed);
-- random-mask: the ticket's per-layer sparsity at random positions, on the rewind weights.
+- random-mask: the ticket's per-layer sparsity at random positions, on the weights the ticket started from (the
+  rewind weights; the initialisation for an Early-Bird ticket under --eb-rewind init).
 Both are trained exactly like the ticket (same epochs from the ticket's start epoch, i.e. the rewind epoch
 it used, same T).
 """
@@ -35,8 +36,11 @@ def run(ctx: Context, run_dir: Path, tickets: list[LevelResult]) -> list[LevelRe
                          .state_dict().items()}
             else:
                 mask = random_mask_like(t.mask, epoch_generator(cfg.training.seed, level, BRANCH_CODES[branch]))
-                rewind = rewind if rewind is not None else rewind_weights(run_dir)
-                start = rewind
+                if (t.info.get("rewind") or {}).get("weights") == "initialisation":  # --eb-rewind init
+                    start = {n: v.cpu() for n, v in new_model(ctx, cfg.training.seed).state_dict().items()}
+                else:
+                    rewind = rewind if rewind is not None else rewind_weights(run_dir)
+                    start = rewind
             out.append(run_level(ctx, run_dir, names.branch_dir(run_dir, level, branch), level=level, branch=branch,
                                  mask=mask, start_weights=start, start_epoch=start_epoch,
                                  timesteps=lambda e, x, tt=t_level: tt,

@@ -42,7 +42,7 @@ def search_timesteps(ctx: Context, run_dir: Path) -> int:
 
 
 def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] = None,
-                info_extra=None) -> LevelResult:
+                info_extra=None, lr_scale: float = 1.0) -> LevelResult:
     cfg = ctx.cfg
     T, k = cfg.model.timesteps, cfg.search.rewind_epoch
     d0 = names.level_dir(run_dir, 0)
@@ -75,6 +75,13 @@ def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] 
             ctx.log(f"Early-Time: KL {decision['normalised_kl']} -> searching at T'={decision['chosen']} "
                     f"(retrain at T={T})")
 
+    def et_check_at_stop(m, es: EpochState) -> None:
+        # a callback stopped dense training (Early-Bird) before the ET check epoch: the check runs at the stop
+        if es.stop and "early_time" not in es.extra:
+            ctx.log(f"Early-Time: dense training stopped after epoch {es.epoch + 1}, before --et-check-epoch "
+                    f"{cfg.search.et_check_epoch}: the KL check runs now")
+            et_check(m, EpochState(cfg.search.et_check_epoch - 1, es.timesteps, es.extra))
+
     def timesteps(epoch: int, extra: dict) -> int:
         if cfg.search.early_time and epoch >= cfg.search.et_check_epoch:
             return int(extra.get("et_timesteps", T))
@@ -87,10 +94,11 @@ def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] 
         return out
 
     callback = chain(capture_rewind if k > 0 else None, et_check if cfg.search.early_time else None,
-                     extra_callback, capture_rewind_at_stop if k > 0 else None)
+                     extra_callback, et_check_at_stop if cfg.search.early_time else None,
+                     capture_rewind_at_stop if k > 0 else None)
     res = run_level(ctx, run_dir, d0, level=0, branch="ticket", mask=mask, start_weights=init, start_epoch=0,
                     timesteps=timesteps, search_timesteps=T, save_start_as_rewind=(k == 0), after_epoch=callback,
-                    info_extra=extra_info)
+                    info_extra=extra_info, lr_scale=lr_scale)
     return res
 
 

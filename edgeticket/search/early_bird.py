@@ -11,8 +11,9 @@ EB may stop before `rewind_epoch` (the paper's regime: EB stops around epochs 5-
 ticket is rewound to the weights after the stop epoch, min(rewind_epoch, stop epoch), and retrained for
 epochs [stop epoch, epochs); dense training is not continued to the rewind epoch (that would cost the epochs EB
 saves, and the weights would be trained past the mask's epoch). The authors' code never meets the case: it
-rewinds EB tickets to the initialisation and retrains all epochs (train_snn_earlybird.py). Level 0's
-`early_bird.rewind_epoch` and the ticket's `rewind` record in ticket.json give the rewind point used.
+rewinds EB tickets to the initialisation and retrains all epochs (train_snn_earlybird.py), with 2x the learning
+rate in the search phase: `--eb-rewind init --eb-lr-scale 2`. Level 0's `early_bird.rewind_epoch` and the
+ticket's `rewind` record in ticket.json give the rewind point used.
 """
 
 from __future__ import annotations
@@ -68,14 +69,20 @@ def run(ctx: Context, run_dir: Path) -> list[LevelResult]:
                                "rewind_epoch": extra.get("rewind_epoch", sh.rewind_epoch),
                                "distances": extra.get("eb_distances", [])}}
 
-    dense = train_dense(ctx, run_dir, extra_callback=eb_epoch, info_extra=eb_info)
+    init = {n: v.detach().cpu().clone() for n, v in probe.state_dict().items()}
+    dense = train_dense(ctx, run_dir, extra_callback=eb_epoch, info_extra=eb_info, lr_scale=sh.eb_lr_scale)
     # the ticket is the mask of the weights at the stop epoch: recomputed from level 0's trained weights
     probe.load_state_dict(dense.trained)
     mask, _ = ticket_mask(ctx, probe, names, frozen)
     t_search = search_timesteps(ctx, run_dir)
-    k = rewind_epoch(ctx, run_dir)  # min(rewind_epoch, stop epoch): the epoch the rewind file holds
+    if sh.eb_rewind == "init":  # the authors' code: the initialisation, all epochs
+        start, k, record = init, 0, {"rewind": {"epoch": 0, "requested_epoch": 0, "weights": "initialisation",
+                                                "rule": "--eb-rewind init: the ticket restarts from the "
+                                                        "initialisation and trains all epochs (the authors' code)"}}
+    else:
+        k = rewind_epoch(ctx, run_dir)  # min(rewind_epoch, stop epoch): the epoch the rewind file holds
+        start, record = rewind_weights(run_dir), rewind_record(ctx, run_dir, k)
     ticket = run_level(ctx, run_dir, files.level_dir(run_dir, 1), level=1, branch="ticket", mask=mask,
-                       start_weights=rewind_weights(run_dir), start_epoch=k,
-                       timesteps=lambda e, x: cfg.model.timesteps, search_timesteps=t_search,
-                       info_extra=lambda extra: rewind_record(ctx, run_dir, k))
+                       start_weights=start, start_epoch=k, timesteps=lambda e, x: cfg.model.timesteps,
+                       search_timesteps=t_search, info_extra=lambda extra: record)
     return [dense, ticket]

@@ -1,5 +1,6 @@
 """Early-Time tickets: a timestep policy, not a search method. After `et_check_epoch` epochs at the full T,
-compare the network's output distribution at T with each candidate T' on one training batch:
+compare the network's output distribution at T with each candidate T' on one training batch (its size,
+augmentation and BatchNorm mode are settings: docs/method.md gives edgeticket's and the authors' values):
 KL(softmax(mean_t logits at T) || softmax(mean_t logits at T')), normalise the KLs by their max, and search
 at the smallest T' whose normalised KL is below the threshold. The final ticket is retrained at T."""
 
@@ -12,9 +13,14 @@ from ..data.dataset import epoch_generator
 
 
 @torch.no_grad()
-def kl_scores(model: torch.nn.Module, x: torch.Tensor, full_t: int, candidates: list[int]) -> dict[int, float]:
+def kl_scores(model: torch.nn.Module, x: torch.Tensor, full_t: int, candidates: list[int],
+              bn_train: bool = False) -> dict[int, float]:
+    """KL(p_T || q_T') per candidate T' on the batch `x`, p and q the softmax of the logits averaged over t. The
+    direction is the authors' code's (nn.KLDivLoss(log q, p)); its 'mean' reduction and their x1e4 scale are
+    constant factors that the max-normalisation removes. bn_train: BatchNorm in train mode, as in the authors'
+    check (batch statistics; each forward pass also updates the running statistics)."""
     was_training, old_t = model.training, model.timesteps
-    model.eval()
+    model.train(bn_train)
     model.timesteps = full_t
     log_p = F.log_softmax(model(x).mean(0), dim=1)
     out = {}
@@ -37,17 +43,28 @@ def choose(kls: dict[int, float], threshold: float, full_t: int) -> tuple[int, d
     return full_t, norm, f"no candidate had normalised KL < {threshold}: searching at the full T"
 
 
-def check(model: torch.nn.Module, ctx, batch_size: int = 128) -> dict:
-    """Run the KL check on a fixed training batch (no augmentation) and return the decision record."""
-    cfg = ctx.cfg
-    gen = epoch_generator(cfg.training.seed, 99991)
-    order = torch.randperm(len(ctx.data.y_train), generator=gen)[:batch_size]
-    x = ctx.data.x_train[order].to(ctx.device)
-    full_t = cfg.model.timesteps
-    kls = kl_scores(model, x, full_t, cfg.et_candidates)
-    chosen, norm, why = choose(kls, cfg.search.et_threshold, full_t)
-    return {"full_timesteps": full_t, "candidates": cfg.et_candidates, "threshold": cfg.search.et_threshold,
-            "check_epoch": cfg.search.et_check_epoch, "kl": {str(k): v for k, v in kls.items()},
-            "normalised_kl": {str(k): v for k, v in norm.items()}, "chosen": chosen, "reason": why,
-            "batch": int(len(order))}
+def check_batch(ctx) -> torch.Tensor:
+    """The KL check's one batch of training images: `et_check_batch` of them, drawn by a generator of their own
+    (the same whether the run was resumed or not), augmented like training batches with `et_check_augment`."""
+    from ..data import batches
 
+    sh = ctx.cfg.search
+    gen = epoch_generator(ctx.cfg.training.seed, 99991)
+    if sh.et_check_augment:
+        xb, _ = next(iter(batches(ctx.data, sh.et_check_batch, gen, train=True)))
+        return xb
+    order = torch.randperm(len(ctx.data.y_train), generator=gen)[:sh.et_check_batch]
+    return ctx.data.x_train[order]
+
+
+def check(model: torch.nn.Module, ctx) -> dict:
+    """Run the KL check (settings: et_check_batch / _augment / _bn) and return the decision record."""
+    cfg, sh = ctx.cfg, ctx.cfg.search
+    x = check_batch(ctx).to(ctx.device)
+    full_t = cfg.model.timesteps
+    kls = kl_scores(model, x, full_t, cfg.et_candidates, bn_train=sh.et_check_bn == "train")
+    chosen, norm, why = choose(kls, sh.et_threshold, full_t)
+    return {"full_timesteps": full_t, "candidates": cfg.et_candidates, "threshold": sh.et_threshold,
+            "check_epoch": sh.et_check_epoch, "kl": {str(k): v for k, v in kls.items()},
+            "normalised_kl": {str(k): v for k, v in norm.items()}, "chosen": chosen, "reason": why,
+            "batch": int(len(x)), "augmented": sh.et_check_augment, "bn": sh.et_check_bn}

@@ -65,7 +65,7 @@ def check_resumed_mask(ticket_dir: Path, mask: Mask) -> None:
 def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, branch: str, mask: Mask,
               start_weights: dict, start_epoch: int, timesteps: Callable[[int, dict], int], search_timesteps: int,
               save_start_as_rewind: bool = True, after_epoch: Optional[Callback] = None,
-              info_extra: Optional[Callable[[dict], dict]] = None) -> LevelResult:
+              info_extra: Optional[Callable[[dict], dict]] = None, lr_scale: float = 1.0) -> LevelResult:
     """Train from `start_weights` (masked here) for epochs [start_epoch, epochs) and write the folder."""
     if names.is_finished(ticket_dir):
         ctx.log(f"{ticket_dir.relative_to(run_dir)}: finished, skipped")
@@ -86,7 +86,7 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
     ctx.log(f"{label}: sparsity {100 * mask.sparsity():.2f}%, training epochs {start_epoch + 1}..{ctx.cfg.training.epochs}")
     t0 = time.time()
     res = train(ctx, model, ticket_dir, mask, start_epoch, timesteps, run_key=(level, BRANCH_CODES[branch]),
-                label=label, after_epoch=after_epoch)
+                label=label, after_epoch=after_epoch, lr_scale=lr_scale)
     trained = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     info = {
         "kind": "ticket",

@@ -98,12 +98,19 @@ class TrainResult:
 Callback = Callable[[torch.nn.Module, EpochState], None]
 
 
+def loss_scale(cfg, timesteps: int) -> float:
+    """The factor on loss_fn's mean over t: 1, or T'/T under `--et-loss-divisor full-t` (the authors' code sums the
+    per-timestep losses and divides by the full T also while the search runs at T')."""
+    return timesteps / cfg.model.timesteps if cfg.search.et_loss_divisor == "full-t" else 1.0
+
+
 def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional[Mask], start_epoch: int,
           timesteps: Callable[[int, dict], int], run_key: tuple[int, ...], label: str,
-          after_epoch: Optional[Callback] = None) -> TrainResult:
+          after_epoch: Optional[Callback] = None, lr_scale: float = 1.0) -> TrainResult:
     """Train `model` (already holding its starting weights) for epochs [start_epoch, epochs).
 
     timesteps(epoch, extra) -> T of that epoch (the Early-Time policy can change it via `extra`).
+    lr_scale multiplies the schedule's learning rate (Early-Bird's search phase: --eb-lr-scale).
     """
     thp = ctx.cfg.training
     ckpt_path = Path(ticket_dir) / names.CHECKPOINT
@@ -128,7 +135,8 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         es = EpochState(epoch, timesteps(epoch, state["extra"]), state["extra"])
         model.timesteps = es.timesteps
         for g in optimizer.param_groups:
-            g["lr"] = lr_at(epoch, thp)
+            g["lr"] = lr_scale * lr_at(epoch, thp)
+        scale = loss_scale(ctx.cfg, es.timesteps)
         gen = epoch_generator(thp.seed, *run_key, epoch)
         model.train()
         tot_loss, tot_correct, tot_n = 0.0, 0, 0
@@ -139,7 +147,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         for xb, yb in bar:
             xb, yb = to_input(xb, ctx.device), yb.to(ctx.device, non_blocking=True)
             logits = net(xb)
-            loss = loss_fn(logits, yb)
+            loss = loss_fn(logits, yb) * scale if scale != 1.0 else loss_fn(logits, yb)
             loss_value = float(loss.detach())  # the one host sync of the step (it was after the step)
             if not math.isfinite(loss_value):
                 raise diverged(label, epoch, thp, f"the training loss is {loss_value}")
@@ -160,7 +168,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         wall = time.perf_counter() - t0
         final_acc = acc
         state["best_acc"] = max(state["best_acc"], acc)
-        state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr_at(epoch, thp),
+        state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr_scale * lr_at(epoch, thp),
                                  "train_loss": tot_loss / max(tot_n, 1),
                                  "train_acc": tot_correct / max(tot_n, 1), "test_acc": acc,
                                  "wall_s": wall})
