@@ -93,7 +93,9 @@ def test_report_on_an_early_bird_run(runs, tmp_path):
     assert "eb: Early-Bird: the mask settled after epoch" in text
     assert f"the ticket at {100 * g['levels'][1]['sparsity']:.2f}% sparsity reaches" in text and "stopped early" in text
     assert g["levels"][1]["sparsity"] == pytest.approx(0.6, abs=0.01)
-    assert "within 1 point of dense" not in text and "paper" not in text  # EB's dense phase is no dense baseline
+    conclusions = " ".join(c["text"] for c in g["conclusions"])
+    assert "within 1 point of dense" not in text and "paper" not in conclusions  # EB's dense phase: no baseline
+    assert g["search_cost_paper"]["wall_s"]["mean"] > 0 and "search phase" in g["search_cost_paper"]["rule"]
 
 
 def test_report_on_a_run_with_no_pruned_level(runs, tmp_path):
@@ -103,8 +105,9 @@ def test_report_on_a_run_with_no_pruned_level(runs, tmp_path):
     assert _kinds(g) == ["unfinished", "no-pruned-level"]
     assert "not finished" in text and "has 1 of 3 levels" in text
     assert "only the dense network (level 0) is finished: there is no pruned ticket to compare yet" in text
-    for absent in ("within 1 point", "paper", "ticket minus", "no control branches"):
+    for absent in ("within 1 point", "the paper (", "ticket minus", "no control branches"):
         assert absent not in text, absent
+    assert "paper" not in " ".join(c["text"] for c in g["conclusions"])
     assert [f.rsplit("-", 1)[-1] for f in fx["figures"]] == ["cost.png"]  # one level: no accuracy curve
 
 

@@ -19,6 +19,7 @@ from ..formats import names
 from ..models import build
 from ..pruning import Mask, apply_mask
 from ..formats import ticket
+from . import summary as run_summary
 from .context import Context
 from .train import Callback, clear_checkpoint, train
 
@@ -112,6 +113,9 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
     info["timesteps"]["deploy"] = info["timesteps"]["trained"]
     if info_extra is not None:
         info.update(info_extra(res.extra))
+    if branch == "ticket":  # the search's cost so far, both metrics (the final level's is the run's)
+        earlier = [ticket.read_info(names.level_dir(run_dir, k)) for k in range(level)]
+        info["search_cost"] = run_summary.search_cost(earlier + [info])
     if ctx.is_main:
         store.save_tensors(ticket_dir / names.TRAINED, trained)
         info = ticket.write(ticket_dir, info)
