@@ -21,6 +21,22 @@ def _pct(fraction) -> str:
 
 
 def describe(m: dict) -> str:
+    """The human view of a manifest (as formats.bundle.load returns it: the fields the device commands run on are
+    checked there; a key this view reads beyond them that is missing or of the wrong type is one line too)."""
+    from ..errors import EdgeTicketError
+
+    try:
+        return _describe(m)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        where = f"{m.get('bundle_dir')}/manifest.json" if isinstance(m, dict) and m.get("bundle_dir") else \
+            "the bundle's manifest.json"
+        what = f"has no {e.args[0]!r}" if isinstance(e, KeyError) and e.args else \
+            f"holds a value of the wrong type ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})"
+        raise EdgeTicketError(f"{where} {what}: the manifest was altered; copy the whole bundle folder again, or "
+                              "re-compile the ticket") from None
+
+
+def _describe(m: dict) -> str:
     w, p, v = m["weights"], m["memory_plan"], m["validation"]
     src = m["source_ticket"]
     lines = [

@@ -68,3 +68,131 @@ def write_etsp(path: Path, input_shape: tuple[int, int, int], timesteps: int, ta
     data = b"".join(parts)
     Path(path).write_bytes(data)
     return len(data)
+
+
+# ---- reading it back: the checks the C loader relies on ------------------------------------------------------
+# et_load (etevent.c) trusts the layer count and the layer records: a tampered file with a huge layer count made
+# it write through a failed allocation, and records whose sizes or shapes disagree send the kernels outside their
+# buffers. `check_header` reads the file in Python first (one layer's index arrays at a time, never the values)
+# and refuses anything the kernels could not run safely, in one line naming the file and the fix.
+
+HEADER_WORDS, LAYER_WORDS = 12, 13
+MAX_LAYERS = 4096
+MAX_VALUES = 1 << 26  # neurons of one layer's output map (and of the input), far above any edge network
+_FIX = "copy the whole bundle folder again, or re-compile the ticket"
+
+
+def _fail(path, why: str):
+    from ..errors import EdgeTicketError
+
+    raise EdgeTicketError(f"{path}: {why}; {_FIX}")
+
+
+def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | None = None,
+                 num_classes: int | None = None, lif_layers: int | None = None,
+                 synaptic_layers: int | None = None) -> dict:
+    """Check an .etsp file before the C code loads it: magic and version, a bounded layer count, every section's
+    declared size within the file and the file exactly as long as its header implies; each layer's shapes follow
+    from the previous one (the first takes the input, the last is the classifier of num_classes outputs), its
+    column pointers run from 0 to nnz without decreasing and every row index is below its output channels. The
+    optional arguments are the manifest's values, compared with the file's. Returns the header
+    (nlayers, input_shape, timesteps, num_classes, tau, v_th, lif_layers, synaptic_layers)."""
+    import os
+
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        from ..errors import EdgeTicketError
+
+        raise EdgeTicketError(f"{path}: cannot be read ({e.strerror}); {_FIX}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+
+        def words(n: int, what: str) -> np.ndarray:
+            data = f.read(4 * n)
+            if len(data) != 4 * n:
+                _fail(path, f"truncated: {size} bytes end inside {what}")
+            return np.frombuffer(data, "<u4")
+
+        if size < 4 * HEADER_WORDS:
+            _fail(path, f"truncated: {size} bytes, shorter than the {4 * HEADER_WORDS}-byte header of an .etsp file")
+        h = words(HEADER_WORDS, "the header")
+        if int(h[0]) != MAGIC or int(h[1]) != VERSION:
+            _fail(path, f"not an .etsp v{VERSION} network file (magic {int(h[0]):#010x}, version {int(h[1])})")
+        nlayers = int(h[2])
+        shape = tuple(int(v) for v in h[3:6])
+        T, K = int(h[6]), int(h[9])
+        tau, v_th = (float(v) for v in np.frombuffer(h[7:9].tobytes(), "<f4"))
+        if not 2 <= nlayers <= MAX_LAYERS or 4 * (HEADER_WORDS + LAYER_WORDS * nlayers) > size:
+            _fail(path, f"its header declares {nlayers} layers (at most {MAX_LAYERS}, at least the stem and the "
+                        f"classifier, and their records must fit the file's {size} bytes)")
+        if min(shape) < 1 or int(np.prod([float(v) for v in shape])) > MAX_VALUES or T < 1 or K < 1:
+            _fail(path, f"its header declares input {list(shape)}, T={T}, {K} classes: not a network's")
+        if not (np.isfinite(tau) and tau > 0 and np.isfinite(v_th)):
+            _fail(path, f"its header declares tau {tau}, v_threshold {v_th}: not a LIF neuron's")
+        for name, mine, theirs in (("input shape", input_shape, shape), ("timesteps", timesteps, T),
+                                   ("classes", num_classes, K)):
+            if mine is not None and tuple(np.atleast_1d(mine).tolist()) != tuple(np.atleast_1d(theirs).tolist()):
+                _fail(path, f"its {name} {theirs} disagrees with the manifest's {mine}")
+        off, cur, nlif, nsyn = 4 * HEADER_WORDS, shape, 0, 0
+        for i in range(nlayers):
+            r = [int(v) for v in words(LAYER_WORDS, f"layer {i}'s record")]
+            off += 4 * LAYER_WORDS
+            kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif, ncols, nnz = r
+            at = f"layer {i}"
+            last = i == nlayers - 1
+            if kind not in (CONV_IMAGE, CONV_SPIKES, MAXPOOL, LINEAR_SPIKES) or (kind == CONV_IMAGE) != (i == 0) \
+                    or (kind == LINEAR_SPIKES) != last:
+                _fail(path, f"{at} has kind {kind}: the first layer must be the image conv (0), the last the "
+                            "linear classifier (3), the others convs on spikes (1) or max-pools (2)")
+            if min(k, stride) < 1 or min(cout, hout, wout) < 1 or lif not in (0, 1):
+                _fail(path, f"{at} declares k {k}, stride {stride}, output {cout}x{hout}x{wout}, lif {lif}")
+            c, hh, ww = cur
+            if kind == LINEAR_SPIKES:
+                ok = (cin, hin, win) == (c * hh * ww, 1, 1) and (hout, wout) == (1, 1) and ncols == cin \
+                    and cout == K and lif == 0
+            elif kind == MAXPOOL:
+                ok = (cin, hin, win) == cur and cout == cin and pad == 0 and lif == 0 and ncols == nnz == 0 \
+                    and (hout, wout) == ((hin - k) // stride + 1, (win - k) // stride + 1) and k <= min(hin, win)
+            else:
+                ok = (cin, hin, win) == cur and pad < k and lif == 1 and ncols == cin * k * k \
+                    and k <= min(hin, win) + 2 * pad \
+                    and (hout, wout) == ((hin + 2 * pad - k) // stride + 1, (win + 2 * pad - k) // stride + 1)
+            if not ok:
+                what = "the classifier of the manifest's classes" if kind == LINEAR_SPIKES else "its input"
+                _fail(path, f"{at} (kind {kind}) declares input {cin}x{hin}x{win}, output {cout}x{hout}x{wout}, k {k}, "
+                            f"stride {stride}, pad {pad}, {ncols} columns: it does not follow from {what} "
+                            f"({c}x{hh}x{ww}, {K} classes)")
+            if cout * hout * wout > MAX_VALUES:
+                _fail(path, f"{at} declares {cout * hout * wout} outputs (at most {MAX_VALUES})")
+            cur = (cout, hout, wout)
+            nlif += lif
+            if kind == MAXPOOL:
+                continue
+            nsyn += kind != CONV_IMAGE
+            need = 4 * (ncols + 1) + nnz + (-nnz) % 4 + 4 * nnz + 4 * cout
+            if off + need > size:
+                _fail(path, f"truncated: {at} declares {need} bytes of weights at offset {off}, the file has {size}")
+            colptr = np.frombuffer(f.read(4 * (ncols + 1)), "<i4").astype(np.int64)
+            gaps = np.frombuffer(f.read(nnz), np.uint8).astype(np.int64)
+            if colptr[0] != 0 or colptr[-1] != nnz or np.any(np.diff(colptr) < 0):
+                _fail(path, f"{at}'s column pointers do not run from 0 to its {nnz} weights without decreasing")
+            if nnz:
+                if gaps.min() < 1:
+                    _fail(path, f"{at} has a row gap of 0 (rows are delta-coded from -1, each gap at least 1)")
+                ends = np.cumsum(gaps)
+                before = np.concatenate([[0], ends])
+                full = colptr[1:] > colptr[:-1]
+                last_row = ends[colptr[1:][full] - 1] - before[colptr[:-1][full]] - 1
+                if last_row.size and int(last_row.max()) >= cout:
+                    _fail(path, f"{at} has a row index {int(last_row.max())} beyond its {cout} output channels")
+            off += need
+            f.seek(off)
+        if off != size:
+            _fail(path, f"the file has {size} bytes, its header and layer records imply {off}")
+        for name, mine, theirs in (("LIF layers", lif_layers, nlif), ("synaptic layers", synaptic_layers, nsyn)):
+            if mine is not None and mine != theirs:
+                _fail(path, f"it has {theirs} {name}, the manifest names {mine}")
+    return {"nlayers": nlayers, "input_shape": shape, "timesteps": T, "num_classes": K, "tau": tau, "v_th": v_th,
+            "lif_layers": nlif, "synaptic_layers": nsyn}

@@ -71,6 +71,12 @@ def host_library() -> Path:
 
 class _Lib:
     def __init__(self, path: Path):
+        from ...formats.elf import check_library
+
+        # a truncated library would be mapped past its end (SIGBUS on first touch): its ELF headers checked first
+        cached = Path(path).resolve().parent == cache_dir().resolve()
+        check_library(path, machine_arch(), fix="delete it: it is rebuilt from the package source on first use"
+                      if cached else "copy the whole bundle folder again, or re-compile the ticket")
         try:
             lib = ctypes.CDLL(str(path))
         except OSError as e:

@@ -68,7 +68,7 @@ def inputs_for(bundle_dir: Path, manifest: dict, batch: int, random_inputs: bool
     shape = manifest["input"]["shape"][1:]
     if random_inputs:
         return np.random.RandomState(0).randn(batch, *shape).astype(np.float32), "random inputs"
-    x, _ = bundle_fmt.validation_samples(bundle_dir)
+    x, _ = bundle_fmt.validation_samples(bundle_dir, manifest)
     reps = -(-batch // len(x))
     return np.concatenate([x] * reps)[:batch], "validation samples"
 
@@ -104,9 +104,9 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     runner = runners.open_runner(bundle_dir, manifest, backend, threads=threads)
     load_s = time.perf_counter() - t0
     load_peak = rss.peak()
+    x, source = inputs_for(bundle_dir, manifest, batch, settings.random_inputs)  # checked before the first note
     if chosen:
         log(chosen)
-    x, source = inputs_for(bundle_dir, manifest, batch, settings.random_inputs)
 
     log(f"profiling {bundle_dir.name} with {backend}: {manifest['layout']}, T={manifest['timesteps']}, batch {batch}, "
         f"{source}, {warmup} warm-up + {runs} timed runs")
@@ -121,7 +121,7 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
     infer_peak = rss.peak()
 
     # SNN statistics over the validation samples (or the random batch), same graph, counts fetched
-    xs, _ = (bundle_fmt.validation_samples(bundle_dir) if not settings.random_inputs else (x, None))
+    xs, _ = (bundle_fmt.validation_samples(bundle_dir, manifest) if not settings.random_inputs else (x, None))
     counts: dict = {}
     for s in range(0, len(xs), 64):
         _, c = runner.run(xs[s:s + 64])

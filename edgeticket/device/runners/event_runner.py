@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import EdgeTicketError
 from ...formats import names
+from ...formats.etsp import check_header
 from ..machine import machine_arch
 from ...formats.bundle import synaptic_layers
 from .base import Runner
@@ -22,10 +23,14 @@ class EventRunner(Runner):
     name = "event"
 
     def __init__(self, net_path: Path, layout: str, timesteps: int, lif_layers: list[str], syn_layers: list[str],
-                 library: Path | None = None, threads: int | None = None):
+                 library: Path | None = None, threads: int | None = None, expect: dict | None = None):
+        """expect: the manifest's input_shape, timesteps, num_classes, compared with the .etsp file's header."""
         from ..native import load_library
 
         super().__init__(layout, timesteps, lif_layers, syn_layers)
+        # the C loader trusts the file's sizes and shapes: checked in Python first (formats/etsp.py)
+        self.header = check_header(net_path, lif_layers=len(self.layers), synaptic_layers=len(self.synapses),
+                                   **(expect or {}))
         self.L = load_library(library)
         err = ctypes.create_string_buffer(512)
         self.net = self.L.lib.et_load(str(net_path).encode(), err, 512)
@@ -56,8 +61,10 @@ class EventRunner(Runner):
                 raise EdgeTicketError(f"the bundle's event kernels are {built} and this {machine_arch()} machine "
                                       f"cannot build them ({e}); or compile the bundle for a target of this machine "
                                       "(`--target host` on this one)") from None
+        expect = {"input_shape": tuple(manifest["input"]["shape"][1:]), "timesteps": manifest["timesteps"],
+                  "num_classes": manifest["num_classes"]}
         return cls(Path(bundle_dir) / names.EVENT_NET, manifest["layout"], manifest["timesteps"],
-                   manifest["lif"]["layers"], synaptic_layers(manifest), library=path, threads=threads)
+                   manifest["lif"]["layers"], synaptic_layers(manifest), library=path, threads=threads, expect=expect)
 
     def __del__(self):
         net = getattr(self, "net", None)
@@ -66,6 +73,10 @@ class EventRunner(Runner):
             self.net = None
 
     def _call(self, x, nsteps, state):
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.header["input_shape"] or x.dtype != np.float32 \
+                or not x.flags.c_contiguous:
+            raise EdgeTicketError(f"event backend: inputs {list(x.shape)} ({x.dtype}), the network takes "
+                                  f"[batch, {', '.join(map(str, self.header['input_shape']))}] float32")
         B = x.shape[0]
         logits = np.zeros((B, self.num_classes), np.float32)
         spikes = np.zeros((len(self.layers), nsteps, B), np.float32)

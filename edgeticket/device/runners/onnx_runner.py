@@ -7,8 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import EdgeTicketError
 from ...formats import graph, names
 from .base import Runner
+
+
+def _ort_errors() -> tuple:
+    """onnxruntime's own exception classes (plain Exception subclasses, one per status code)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(c for c in vars(state).values() if isinstance(c, type) and issubclass(c, Exception)
+                 and c.__module__ == state.__name__)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
 
 
 def make_session(model, providers: list[str] | None = None, threads: int | None = None, spinning: bool = False):
@@ -44,9 +58,20 @@ class OnnxRunner(Runner):
 
     @classmethod
     def open(cls, bundle_dir: Path, manifest: dict, threads: int | None = None):
-        sess = make_session(Path(bundle_dir) / names.MODEL, providers=manifest["target"].get("providers"),
-                            threads=threads)
+        path = Path(bundle_dir) / names.MODEL
+        try:
+            sess = make_session(path, providers=manifest["target"].get("providers"), threads=threads)
+        except _ort_errors() as e:
+            raise EdgeTicketError(f"{path}: onnxruntime cannot load it ({_first_line(e)}); copy the whole bundle "
+                                  "folder again, or re-compile the ticket") from None
         return cls(sess, manifest["layout"], manifest["timesteps"])
+
+    def _run(self, wanted, feed):
+        try:
+            return self.sess.run(wanted, feed)
+        except _ort_errors() as e:
+            raise EdgeTicketError(f"onnxruntime failed to run the graph ({_first_line(e)}); copy the whole bundle "
+                                  "folder again, or re-compile the ticket") from None
 
     @property
     def provider(self) -> str:
@@ -54,7 +79,7 @@ class OnnxRunner(Runner):
 
     def run_folded(self, x, with_counts):
         wanted = [graph.LOGITS] + (self.counted if with_counts else [])
-        out = self.sess.run(wanted, {self.inputs[0]: x})
+        out = self._run(wanted, {self.inputs[0]: x})
         return out[0], out[1:]
 
     def initial_states(self, batch):
@@ -63,5 +88,5 @@ class OnnxRunner(Runner):
     def step(self, x, states, with_counts):
         L = len(states)
         wanted = [graph.LOGITS] + self.outputs[1:1 + L] + (self.counted if with_counts else [])
-        out = self.sess.run(wanted, {self.inputs[0]: x, **dict(zip(self.inputs[1:], states))})
+        out = self._run(wanted, {self.inputs[0]: x, **dict(zip(self.inputs[1:], states))})
         return out[0], out[1:1 + L], out[1 + L:]

@@ -10,6 +10,8 @@ import numpy as np
 
 from ...errors import require_extra
 from ...formats.bundle import synaptic_layers
+from ...formats.elf import check_library
+from ..machine import machine_arch
 from .base import Runner
 
 
@@ -37,6 +39,7 @@ class TvmRunner(Runner):
 
         self.tvm = tvm
         self.dev = tvm.cpu()
+        check_library(library, machine_arch())  # a truncated library is mapped past its end: SIGBUS, not an error
         self.vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), self.dev)
         self.state_shapes = [tuple(s) for s in state_shapes]
 
