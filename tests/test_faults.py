@@ -2,6 +2,7 @@
 uninterrupted result bit for bit (control branches included), one writer per run folder and bundle, and a full or
 read-only disk ends in one line naming the path while what is on disk stays whole and no temp file is left."""
 
+import json
 import os
 import signal
 import subprocess
@@ -251,3 +252,74 @@ def test_writing_into_a_read_only_folder_is_one_line(tmp_path):
             subprocess.run(["umount", "-l", str(ro)], check=False)
         else:
             ro.chmod(0o755)
+
+
+# ---- kill -9 during an experiment and at a compile rerun's swap (item 9) -------------------------------------------
+
+EXPERIMENT = """
+[experiment]
+name = "k"
+seeds = [0, 1]
+
+[defaults]
+arch = "tiny"
+dataset = "digits"
+train_subset = 128
+test_subset = 64
+epochs = 3
+rounds = 1
+rewind_epoch = 1
+timesteps = 3
+
+[[search]]
+label = "imp"
+method = "imp"
+"""
+
+
+def test_sigkill_during_an_experiment_then_rerun_is_bit_identical(tmp_path):
+    config = tmp_path / "k.toml"
+    config.write_text(EXPERIMENT)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def cmd(out):
+        return [sys.executable, "-m", "edgeticket", "experiment", str(config), "--out", str(out), "-q",
+                "--device", "cpu"]
+
+    subprocess.run(cmd(tmp_path / "ref"), env=env, check=True, capture_output=True)
+    index = json.loads((tmp_path / "ref" / "k" / names.EXPERIMENT_JSON).read_text())
+    second = Path(next(r["run_dir"] for r in index["runs"] if r["seed"] == 1))
+    proc = subprocess.Popen(cmd(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = tmp_path / "killed" / "k" / second.name / "level_1" / names.CHECKPOINT  # the second seed, mid-level
+    deadline = time.time() + 180
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the experiment finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "k" / names.EXPERIMENT_JSON).exists()
+    subprocess.run(cmd(tmp_path / "killed"), env=env, check=True, capture_output=True)
+    assert _tensors_equal(tmp_path / "ref" / "k", tmp_path / "killed" / "k") == []
+    assert (tmp_path / "killed" / "k" / names.EXPERIMENT_JSON).is_file()
+
+
+def test_sigkill_at_a_compile_reruns_swap_leaves_a_whole_bundle_and_the_next_run_cleans_up(ticket, tmp_path):
+    from edgeticket.formats import bundle as bundle_fmt
+
+    args = [sys.executable, "-m", "edgeticket", "compile", str(ticket), "--target", "host", "--backend",
+            "onnxruntime", "--out", str(tmp_path), "--name", "b", "-q"]
+    subprocess.run(args, check=True, capture_output=True)
+    old = snapshot(tmp_path / "b")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while proc.poll() is None and time.time() < deadline:  # the new bundle's manifest is written last, then swapped
+        if any((d / names.MANIFEST).is_file() for d in tmp_path.glob(".b.*") if d.is_dir()):
+            break
+        time.sleep(0.001)
+    assert proc.poll() is None, "the compile finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    bundle_fmt.load(tmp_path / "b")  # whole: every file matches its manifest (the old bundle, or the new one)
+    assert snapshot(tmp_path / "b")[names.MODEL] == old[names.MODEL]  # same ticket and settings: same graph
+    subprocess.run(args, check=True, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # temp folders and the stale lock removed
