@@ -35,7 +35,8 @@ def _f(default, help: str, choices: tuple | None = None, hashed: bool = True, *,
 
 @dataclass(frozen=True)
 class ModelHparams:
-    arch: str = _f("vgg5", "Network: tiny, vgg5, vgg9, vgg11, vgg16, resnet8, resnet19.")
+    arch: str = _f("vgg5", "Network: tiny, vgg5, vgg9, vgg11, vgg16, resnet8, resnet19 (the paper's, as the "
+                           "authors build it: 64 stem, stride-2 stages), resnet19-tdbn (tdBN's: 128 stem).")
     timesteps: int = _f(5, "Timesteps T of the full-length network (training of the final ticket and deployment).",
                          ge=1)
     tau: float = _f(4.0 / 3.0, "LIF membrane time constant.", gt=1, why="spikingjelly's LIF requires it")
@@ -54,6 +55,18 @@ class DataHparams:
                                    ge=1)
     augment: str = _f("auto", "Augmentation: auto (crop+flip for CIFAR-like data, none otherwise), none, crop, "
                               "crop-flip.", choices=("auto", "none", "crop", "crop-flip"))
+    cutout: int = _f(0, "Cutout (DeVries & Taylor 2017) on training images: one square hole of this side in pixels, "
+                        "centred anywhere in the image and clipped at its border, filled with black (pixel value 0 "
+                        "before normalisation), after crop and flip; 0 = off. The authors use 16 on CIFAR-10/100.",
+                     ge=0)
+    normalize: str = _f("dataset", "Input normalisation: dataset (the per-channel mean/std of the training set) or "
+                                   "authors (the constants of the paper's code: CIFAR-10 (0.4913, 0.4821, 0.4465) / "
+                                   "(0.2023, 0.1994, 0.2010), CIFAR-100 (0.5071, 0.4867, 0.4408) / (0.2673, 0.2564, "
+                                   "0.2762), SVHN and Fashion-MNIST 0.5 / 0.5, Tiny-ImageNet ImageNet's).",
+                        choices=("dataset", "authors"))
+    resize: int = _f(0, "Resize every image (train and test, bilinear, before normalisation) to this many pixels a "
+                        "side; the network is built for the resized input; 0 = off. The authors use 32 on "
+                        "Fashion-MNIST.", ge=0)
 
 
 @dataclass(frozen=True)
@@ -215,6 +228,12 @@ class SearchConfig:
         for ok, msg in checks:
             if not ok:
                 raise EdgeTicketError(msg)
+        if self.data.normalize == "authors":
+            from .data.dataset import AUTHORS_NORMALIZATION
+
+            if self.data.dataset not in AUTHORS_NORMALIZATION:
+                raise EdgeTicketError(f"--normalize authors has no constants for dataset '{self.data.dataset}' (the "
+                                      f"authors' code has {', '.join(AUTHORS_NORMALIZATION)}); use --normalize dataset")
         cands = self.et_candidates
         if s.early_time and (not cands or any(c < 1 or c >= m.timesteps for c in cands)):
             raise EdgeTicketError(f"--et-candidates must be timesteps in [1, --timesteps={m.timesteps}), got "

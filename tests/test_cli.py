@@ -66,7 +66,7 @@ def test_console_script_error_has_no_traceback(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip() == "Error: unknown architecture 'nope'; valid: tiny, vgg5, vgg9, vgg11, vgg16, " \
-                               "resnet8, resnet19"
+                               "resnet8, resnet19, resnet19-tdbn"
 
 
 def test_torchrun_ddp_gloo_two_processes(tmp_path):

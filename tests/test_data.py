@@ -190,3 +190,92 @@ def test_tiny_imagenet_folder(tmp_path):
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines))
     ds = load(DataHparams(dataset="tiny-imagenet", data_dir=str(tmp_path)))
     assert ds.x_train.shape == (4, 3, 64, 64) and ds.num_classes == 2 and list(ds.y_test.tolist()) == [0, 1]
+
+
+def test_cutout_is_a_black_hole_of_the_right_size_drawn_from_the_generator():
+    from edgeticket.data.augment import cutout_batch
+
+    x = torch.rand(64, 3, 32, 32) + 1.0  # nothing is 0 before the hole
+    a = cutout_batch(x, epoch_generator(0, 1), 16)
+    assert torch.equal(a, cutout_batch(x, epoch_generator(0, 1), 16))  # the generator alone decides
+    assert not torch.equal(a, cutout_batch(x, epoch_generator(0, 2), 16))
+    full = 0
+    for img in a:
+        hole = img == 0
+        assert torch.equal(hole[0], hole[1]) and torch.equal(hole[0], hole[2])  # every channel
+        rows, cols = hole[0].any(1).nonzero().flatten(), hole[0].any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert 8 <= h <= 16 and 8 <= w <= 16 and int(hole[0].sum()) == h * w  # one rectangle, clipped at the border
+        assert torch.equal(rows, torch.arange(int(rows[0]), int(rows[0]) + h))
+        full += h == w == 16
+        assert h == 16 or rows[0] == 0 or rows[-1] == 31  # shorter only where the border clips it
+    assert full > 0
+    # the fill value: a black pixel after normalisation, per channel
+    fill = torch.tensor([-1.0, -2.0, -3.0])
+    b = cutout_batch(x, epoch_generator(0, 1), 16, fill)
+    assert torch.equal(b == fill[None, :, None, None], a == 0)
+
+
+def test_cutout_through_batches_is_deterministic_and_off_by_default(tmp_path):
+    ds = load(DataHparams(train_subset=64))
+    assert ds.cutout == 0 and "cutout" not in ds.describe()["augment"]
+    plain = [xb for xb, _ in batches(ds, 32, epoch_generator(0, 0))]
+    ds_c = load(DataHparams(train_subset=64, cutout=4, augment="none"))
+    assert ds_c.describe()["augment"]["cutout"] == 4
+    one = [xb for xb, _ in batches(ds_c, 32, epoch_generator(0, 0))]
+    two = [xb for xb, _ in batches(ds_c, 32, epoch_generator(0, 0))]
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+    black = ds_c.black[None, :, None, None].expand_as(one[0])
+    for xb, p in zip(one, plain):  # same images in the same order: the shuffle is drawn before the holes
+        changed = xb != p
+        assert torch.equal(xb[changed], black[: len(xb)][changed])  # what changed became black
+        assert int(changed.flatten(1).sum(1).max()) <= 16  # at most a 4x4 hole on 8x8 digits
+    assert sum(int(torch.count_nonzero(xb != p)) for xb, p in zip(one, plain)) > 64  # holes (digits' black is kept)
+
+
+def test_normalize_authors_uses_the_papers_constants(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    rng = np.random.RandomState(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {"data": rng.randint(0, 255, (4, 3072)).astype(np.uint8), "labels": [int(v) for v in rng.randint(0, 10, 4)]}
+        pickle.dump(d, open(root / name, "wb"))
+    mean, std = [0.4913, 0.4821, 0.4465], [0.2023, 0.1994, 0.2010]
+    ds = load(DataHparams(dataset="cifar10", data_dir=str(tmp_path), normalize="authors"))
+    assert ds.mean == pytest.approx(mean) and ds.std == pytest.approx(std)
+    raw = get("cifar10")(str(tmp_path))
+    m, s = (np.array(v, np.float32)[None, :, None, None] for v in (mean, std))
+    want = (raw.x_train - m) / s
+    assert np.allclose(ds.x_train.numpy(), want, atol=1e-6)
+    assert torch.allclose(ds.black, torch.tensor([-m / s for m, s in zip(mean, std)]))
+    dflt = load(DataHparams(dataset="cifar10", data_dir=str(tmp_path)))  # default: the training set's statistics
+    assert dflt.mean == pytest.approx(raw.x_train.mean(axis=(0, 2, 3)).tolist(), abs=1e-6)
+    with pytest.raises(EdgeTicketError, match="--normalize authors has no constants for dataset 'digits'"):
+        load(DataHparams(normalize="authors"))
+    from edgeticket.hparams import SearchConfig
+
+    with pytest.raises(EdgeTicketError, match="--normalize authors has no constants for dataset 'mnist'"):
+        SearchConfig.from_flat({"dataset": "mnist", "normalize": "authors"}).validate()
+
+
+def test_resize_to_32_reaches_the_model(tmp_path):
+    from edgeticket.hparams import ModelHparams
+    from edgeticket.models import build
+
+    make_idx_dir(tmp_path, gz=True)
+    hp = DataHparams(dataset="fashion-mnist", data_dir=str(tmp_path), resize=32, normalize="authors",
+                     augment="crop-flip")
+    ds = load(hp)
+    assert ds.x_train.shape == (20, 1, 32, 32) and ds.x_test.shape == (10, 1, 32, 32)
+    assert ds.image_size == 32 and ds.describe()["input_shape"] == [1, 32, 32] and ds.describe()["resize"] == 32
+    assert ds.mean == [0.5] and ds.std == [0.5]
+    # bilinear with half-pixel centres: a constant image stays constant, the corners keep the corner pixels
+    raw = get("fashion-mnist")(str(tmp_path))
+    x = ds.x_train.numpy() * 0.5 + 0.5
+    assert np.allclose(x[:, :, 0, 0], raw.x_train[:, :, 0, 0], atol=1e-6)
+    assert np.allclose(x[:, :, -1, -1], raw.x_train[:, :, -1, -1], atol=1e-6)
+    assert np.allclose(x.mean(), raw.x_train.mean(), atol=0.01)
+    net = build(ModelHparams(arch="tiny", timesteps=2), ds.num_classes, ds.in_channels, ds.image_size)
+    xb, _ = next(batches(ds, 8, epoch_generator(0, 0)))
+    assert xb.shape == (8, 1, 32, 32) and net(xb).shape == (2, 8, 10)
+    assert load(DataHparams(dataset="fashion-mnist", data_dir=str(tmp_path))).x_train.shape[2:] == (28, 28)

@@ -11,6 +11,15 @@ import torch
 from ..errors import EdgeTicketError
 from .augment import augment_batch
 
+# --normalize authors: the per-channel MEAN/STD of the paper's code (utils.py data_transforms), by dataset.
+AUTHORS_NORMALIZATION = {
+    "cifar10": ([0.4913, 0.4821, 0.4465], [0.2023, 0.1994, 0.2010]),
+    "cifar100": ([0.5071, 0.4867, 0.4408], [0.2673, 0.2564, 0.2762]),
+    "svhn": ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+    "fashion-mnist": ([0.5], [0.5]),
+    "tiny-imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+}
+
 
 @dataclass
 class Dataset:
@@ -24,6 +33,13 @@ class Dataset:
     std: list[float]
     crop: bool
     flip: bool
+    cutout: int = 0  # side of the Cutout hole in pixels (0: off)
+    resize: int = 0  # the images were resized to resize x resize at load (0: not resized)
+
+    @property
+    def black(self) -> torch.Tensor:
+        """A black pixel (value 0 before normalisation) per channel, normalised: what Cutout fills its hole with."""
+        return torch.tensor([-m / s for m, s in zip(self.mean, self.std)], dtype=torch.float32)
 
     @property
     def in_channels(self) -> int:
@@ -36,7 +52,9 @@ class Dataset:
     def describe(self) -> dict:
         return {"name": self.name, "train": len(self.y_train), "test": len(self.y_test),
                 "num_classes": self.num_classes, "input_shape": list(self.x_train.shape[1:]),
-                "mean": self.mean, "std": self.std, "augment": {"crop": self.crop, "flip": self.flip}}
+                "mean": self.mean, "std": self.std, "augment": {"crop": self.crop, "flip": self.flip,
+                                                                **({"cutout": self.cutout} if self.cutout else {})},
+                **({"resize": self.resize} if self.resize else {})}
 
 
 def _subset(x: np.ndarray, y: np.ndarray, n: Optional[int], what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -53,11 +71,22 @@ def load(data_hp) -> Dataset:
     from . import get
 
     raw = get(data_hp.dataset)(data_hp.data_dir)
-    xtr, ytr = _subset(raw.x_train, raw.y_train, data_hp.train_subset, "train")
-    xte, yte = _subset(raw.x_test, raw.y_test, data_hp.test_subset, "test")
-    # per-channel statistics of the full training set (the usual normalisation constants)
-    mean = raw.x_train.mean(axis=(0, 2, 3)).astype(np.float32)
-    std = (raw.x_train.std(axis=(0, 2, 3)) + 1e-8).astype(np.float32)
+    size = data_hp.resize
+    x_train, x_test = (resize(raw.x_train, size), resize(raw.x_test, size)) if size else (raw.x_train, raw.x_test)
+    xtr, ytr = _subset(x_train, raw.y_train, data_hp.train_subset, "train")
+    xte, yte = _subset(x_test, raw.y_test, data_hp.test_subset, "test")
+    if data_hp.normalize == "authors":
+        if data_hp.dataset not in AUTHORS_NORMALIZATION:
+            raise EdgeTicketError(f"--normalize authors has no constants for dataset '{data_hp.dataset}' (the authors' "
+                                  f"code has {', '.join(AUTHORS_NORMALIZATION)}); use --normalize dataset")
+        mean, std = (np.array(v, np.float32) for v in AUTHORS_NORMALIZATION[data_hp.dataset])
+        if len(mean) != x_train.shape[1]:
+            raise EdgeTicketError(f"--normalize authors: dataset '{data_hp.dataset}' has {x_train.shape[1]} channel(s) "
+                                  f"but the authors' constants {len(mean)}; use --normalize dataset")
+    else:
+        # per-channel statistics of the full training set (the usual normalisation constants)
+        mean = x_train.mean(axis=(0, 2, 3)).astype(np.float32)
+        std = (x_train.std(axis=(0, 2, 3)) + 1e-8).astype(np.float32)
     norm = lambda a: torch.from_numpy(((a - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32))
     aug = data_hp.augment
     if aug == "auto":
@@ -65,7 +94,21 @@ def load(data_hp) -> Dataset:
     else:
         crop, flip = aug in ("crop", "crop-flip"), aug == "crop-flip"
     return Dataset(data_hp.dataset, norm(xtr), torch.from_numpy(ytr), norm(xte), torch.from_numpy(yte),
-                   raw.num_classes, mean.tolist(), std.tolist(), crop, flip)
+                   raw.num_classes, mean.tolist(), std.tolist(), crop, flip, data_hp.cutout, size)
+
+
+def resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Images [N, C, H, W] in [0, 1] -> [N, C, size, size], bilinear (half-pixel centres, as torchvision's Resize on
+    a square image; antialiased when shrinking). Deterministic: done once at load, for train and test alike."""
+    if x.shape[2] == size and x.shape[3] == size:
+        return x
+    out = np.empty((len(x), x.shape[1], size, size), np.float32)
+    shrink = size < max(x.shape[2], x.shape[3])
+    for i in range(0, len(x), 4096):  # in chunks: the float copy of a whole training set can be large
+        t = torch.from_numpy(np.ascontiguousarray(x[i:i + 4096], dtype=np.float32))
+        out[i:i + 4096] = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
+                                                          antialias=shrink).numpy()
+    return out
 
 
 def epoch_generator(seed: int, *keys: int) -> torch.Generator:
@@ -93,6 +136,6 @@ def batches(ds: Dataset, batch_size: int, generator: Optional[torch.Generator] =
             if len(idx) == 0:
                 continue
         xb = x[idx]
-        if train and (ds.crop or ds.flip):
-            xb = augment_batch(xb, generator, ds.crop, ds.flip)
+        if train and (ds.crop or ds.flip or ds.cutout):
+            xb = augment_batch(xb, generator, ds.crop, ds.flip, cutout=ds.cutout, fill=ds.black)
         yield xb, y[idx]

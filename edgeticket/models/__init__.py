@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import EdgeTicketError
 from .base import SpikingNet
-from .resnet import resnet8, resnet19
+from .resnet import resnet8, resnet19, resnet19_tdbn
 from .vgg import tiny, vgg5, vgg9, vgg11, vgg16
 
 REGISTRY = {
@@ -15,6 +15,7 @@ REGISTRY = {
     "vgg16": vgg16,
     "resnet8": resnet8,
     "resnet19": resnet19,
+    "resnet19-tdbn": resnet19_tdbn,
 }
 
 
