@@ -100,6 +100,10 @@ class SearchHparams:
     rounds: int = _f(4, "IMP pruning rounds (sparsity after k rounds = 1 - (1 - prune_rate)^k).", ge=1)
     rewind_epoch: int = _f(1, "Late rewinding: tickets restart from the weights (incl. BN/bias) after this epoch.",
                             ge=0)
+    rewind_schedule: str = _f("continue", "A level restarted at --rewind-epoch k continues the dense run's "
+                                          "learning-rate schedule from epoch k (continue), or starts a fresh one "
+                                          "from the full lr over the remaining epochs (restart, the authors' code).",
+                              choices=("continue", "restart"))
     early_time: bool = _f(False, "ET: search at a smaller T' chosen by KL divergence, retrain the final ticket at T.")
     et_candidates: str = _f("2,3,4", "ET: candidate search timesteps T', comma-separated.")
     et_threshold: float = _f(0.6, "ET: choose the smallest T' whose max-normalised KL is below this.", gt=0, le=1)
@@ -111,6 +115,8 @@ class SearchHparams:
     et_check_bn: str = _f("eval", "ET: BatchNorm during the KL check: eval (running statistics, nothing changes) "
                                   "or train (batch statistics, and the check's forward passes update the running "
                                   "statistics, as the authors' code does).", choices=("eval", "train"))
+    et_kl: str = _f("code", "ET: the KL of the check: KL(p_T || p_T') as the authors' code computes it (code), "
+                            "or KL(p_T' || p_T) as the paper's Eq. 1 writes it (paper).", choices=("code", "paper"))
     et_loss_divisor: str = _f("search-t", "ET: while searching at T', the loss is the mean over the T' timesteps "
                                           "(search-t) or their sum divided by the full T (full-t, the authors' code: "
                                           "the gradient shrinks by T'/T).", choices=("search-t", "full-t"))

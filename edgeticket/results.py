@@ -415,11 +415,22 @@ def _paper_cost(sums: list[dict]) -> dict | None:
 # control branches are not part of the search cost)
 IGNORED_FOR_ET = {("search", "early_time"), ("search", "et_threshold"), ("search", "et_candidates"),
                   ("search", "et_check_epoch"), ("search", "et_check_batch"), ("search", "et_check_augment"),
-                  ("search", "et_check_bn"), ("search", "et_loss_divisor"), ("search", "controls"),
+                  ("search", "et_check_bn"), ("search", "et_kl"), ("search", "et_loss_divisor"), ("search", "controls"),
                   ("training", "seed"), ("data", "data_dir")}
 
 
+def _with_defaults(hp: dict) -> dict:
+    """A run's settings with those added to edgeticket after it ran at their defaults (the old behaviour)."""
+    from .hparams import SearchConfig
+
+    try:
+        return SearchConfig.from_dict(hp).to_dict()
+    except (EdgeTicketError, TypeError):
+        return hp
+
+
 def _differences(a: dict, b: dict) -> list[str]:
+    a, b = _with_defaults(a), _with_defaults(b)
     return sorted(f"{sec}.{k}" for sec in a for k in set(a[sec]) | set(b.get(sec, {}))
                   if (sec, k) not in IGNORED_FOR_ET and a[sec].get(k) != b.get(sec, {}).get(k))
 

@@ -124,7 +124,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write via `write(tmp_path)` then rename onto `path`: a crash never leaves a half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None  # name the file the user knows, not the temp
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -134,11 +137,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
     except Exception as e:
-        full = not isinstance(e, OSError) and disk_full(path.parent)
+        full = _writer_failure(e) and disk_full(path.parent)
         tmp_path.unlink(missing_ok=True)
         if full:  # a writer that reports a full disk its own way (torch.save: "unexpected pos ...")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
-        if isinstance(e, OSError) and e.filename in (None, str(tmp_path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(tmp_path)):
             raise OSError(e.errno, e.strerror, str(path)) from None  # name the file the user knows
         raise
     except BaseException:
@@ -146,6 +149,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _writer_failure(e: Exception) -> bool:
+    """An error a file writer raises when its write fails without an errno: torch.save's zip writer
+    (RuntimeError "unexpected pos ..."), safetensors' (SafetensorError). A bug's TypeError is not one."""
+    return isinstance(e, RuntimeError) or type(e).__module__.split(".")[0] == "safetensors"
 
 
 def disk_full(folder: Path, margin: int = 1 << 20) -> bool:
@@ -161,27 +170,31 @@ WRITE_ERRORS = {  # errno -> what the user can do about a write that failed with
     errno.ENOSPC: "free space on that disk or pass an --out on another; the files already there are intact",
     errno.EDQUOT: "free space within your quota or pass an --out elsewhere; the files already there are intact",
     errno.EROFS: "the filesystem is read-only: pass an --out on a writable disk",
-    errno.EACCES: "make the folder writable for this user, or pass another --out",
-    errno.EPERM: "make the folder writable for this user, or pass another --out",
 }
+ACCESS_ERRORS = (errno.EACCES, errno.EPERM)  # raised by reads and writes alike
 
 
 def write_error_message(e: OSError) -> str | None:
     """One line for a write that failed for a reason the user can fix (full disk, read-only or foreign folder);
     None for any other OSError."""
-    fix = WRITE_ERRORS.get(e.errno)
-    if fix is None:
-        return None
     where = e.filename if e.filename is not None else "a file"
-    return f"cannot write {where}: {e.strerror or os.strerror(e.errno)}; {fix}"
+    why = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+    if e.errno in ACCESS_ERRORS:
+        return (f"cannot access {where}: {why}; give this user access to it (read for inputs, write for the output "
+                "folder), or pass another --out")
+    fix = WRITE_ERRORS.get(e.errno)
+    return None if fix is None else f"cannot write {where}: {why}; {fix}"
 
 
 def remove_temp_files(folder: Path) -> list[Path]:
     """The `.<name>.<random>.tmp` files atomic_write left under `folder` when its process was killed mid-write.
     Call only while holding the folder's lock (FolderLock): no other writer's temp file is then alive."""
+    import re
+
     gone = []
     for p in Path(folder).rglob(".*.tmp"):
-        if p.is_file():
+        rel = p.relative_to(folder).parts[:-1]
+        if p.is_file() and re.fullmatch(r"\..+\.[a-z0-9_]{8}\.tmp", p.name) and not any(d.startswith(".") for d in rel):
             p.unlink(missing_ok=True)
             gone.append(p)
     return gone
@@ -309,9 +322,11 @@ class FolderLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError:  # a filesystem without flock (NFS without lockd, some FUSE mounts): the pid decides
+            return self._pid_lock(fd)
         return True
 
-    def _pid_lock(self, fd: int) -> bool:  # pragma: no cover - Windows
+    def _pid_lock(self, fd: int) -> bool:
         import re
 
         m = re.match(r"pid (\d+)", os.read(fd, 4096).decode("utf-8", "replace"))

@@ -90,11 +90,15 @@ def test_resume_refuses_an_unfinished_level_whose_mask_is_not_the_one_it_trained
 
 def test_temp_files_of_a_killed_writer_are_removed_by_the_next_run(finished_run, tmp_path):
     run = _copy(finished_run, tmp_path / "runs" / finished_run.name)
-    left = run / "level_1" / ".checkpoint.pt.k3j4h5.tmp"
+    left = run / "level_1" / ".checkpoint.pt.k3j4h5x9.tmp"  # atomic_write's temp name: .<name>.<8 random>.tmp
     left.write_bytes(b"half a checkpoint")
+    mine = [run / ".notes.tmp", run / ".cache" / ".x.abcdefgh.tmp"]  # not ours: a user's file, a dot-folder's
+    for p in mine:
+        p.parent.mkdir(exist_ok=True)
+        p.write_text("keep")
     r = _search(tmp_path / "runs", rounds=1)
     assert r.exit_code == 0, r.output
-    assert not left.exists()
+    assert not left.exists() and all(p.read_text() == "keep" for p in mine)
 
 
 # ---- kill -9 anywhere, rerun: the uninterrupted result bit for bit (item 7) --------------------------------------
@@ -246,8 +250,9 @@ def test_writing_into_a_read_only_folder_is_one_line(tmp_path):
         ro.chmod(0o555)
     try:
         r = _search(ro / "runs")
-        refused(r, f"cannot write {ro / 'runs'}")
-        assert ("Read-only file system" in r.output) or ("Permission denied" in r.output)
+        refused(r, str(ro / "runs"))
+        assert ("cannot write" in r.output and "Read-only file system" in r.output) or \
+            ("cannot access" in r.output and "Permission denied" in r.output)
     finally:
         if os.geteuid() == 0:
             subprocess.run(["umount", "-l", str(ro)], check=False)
@@ -324,3 +329,64 @@ def test_sigkill_at_a_compile_reruns_swap_leaves_a_whole_bundle_and_the_next_run
     assert snapshot(tmp_path / "b")[names.MODEL] == old[names.MODEL]  # same ticket and settings: same graph
     subprocess.run(args, check=True, capture_output=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # temp folders and the stale lock removed
+
+
+# ---- review fixes: lock and write-error edge cases ---------------------------------------------------------------
+
+def test_a_filesystem_without_flock_falls_back_to_the_pid_in_the_lock_file(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with store.FolderLock(tmp_path / "run", "search"):
+        other = store.FolderLock(tmp_path / "run", "search")
+        other._pid_lock = lambda fd: False  # another live process's pid is in the file
+        with pytest.raises(Exception, match="another edgeticket is writing"):
+            other.__enter__()
+    stale = store.lock_path(tmp_path / "run")
+    stale.write_text("pid 999999999 on host, search started earlier\n")  # no such process: stale
+    with store.FolderLock(tmp_path / "run", "search") as lock:
+        assert lock.stale and "999999999" in lock.stale
+
+
+def test_read_and_write_errors_are_named_for_what_they_are():
+    import errno
+
+    assert store.write_error_message(OSError(errno.EACCES, "Permission denied", "/d/x")).startswith(
+        "cannot access /d/x: Permission denied; give this user access")
+    assert store.write_error_message(OSError(errno.ENOSPC, "No space left on device", "/d/x")).startswith(
+        "cannot write /d/x: No space left on device; free space")
+    assert store.write_error_message(OSError(errno.ENOENT, "No such file", "/d/x")) is None  # not ours to word
+
+
+def test_only_a_writers_own_failure_on_a_full_disk_becomes_enospc(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setattr(store, "disk_full", lambda folder, margin=0: True)
+
+    def torch_like(p):
+        raise RuntimeError("unexpected pos 83648 vs 83544")
+
+    with pytest.raises(OSError) as e:
+        store.atomic_write(tmp_path / "ck.pt", torch_like)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / "ck.pt")
+    assert isinstance(e.value.__cause__, RuntimeError)  # the writer's own message is kept
+
+    def bug(p):
+        raise TypeError("a bug, not a full disk")
+
+    with pytest.raises(TypeError):
+        store.atomic_write(tmp_path / "ck.pt", bug)
+    assert list(tmp_path.iterdir()) == []  # no temp file left either way
+
+
+def test_a_32_bit_userland_on_a_64_bit_kernel_expects_32_bit_libraries():
+    from edgeticket.formats.elf import MACHINES, expected_machine
+
+    assert expected_machine("aarch64", 8) == MACHINES["aarch64"]
+    assert expected_machine("aarch64", 4) == MACHINES["arm"]  # Raspberry Pi OS 32-bit, 64-bit kernel
+    assert expected_machine("x86_64", 4) == MACHINES["i386"]
+    assert expected_machine("nosuch", 8) is None

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from edgeticket import api, store
+from edgeticket.errors import EdgeTicketError
 from edgeticket.formats import names
 from edgeticket.pruning import Mask
 from edgeticket.search.early_time import choose
@@ -322,6 +324,7 @@ def test_early_bird_as_the_authors_ran_it_rewinds_to_init_with_2x_search_lr(tmp_
     stop = info0["early_bird"]["stop_epoch"]
     assert stop < 6  # stopped before the ET check epoch: the check ran at the stop (it used to be an error)
     assert info0["early_time"]["chosen"] in (2, 3, 4) and summary["early_time"]["chosen"] == info0["early_time"]["chosen"]
+    assert info0["early_time"]["checked_after_epoch"] == stop and info0["early_time"]["check_epoch"] == 6
     from edgeticket.search.train import lr_at
 
     thp = cfg.training
@@ -329,3 +332,46 @@ def test_early_bird_as_the_authors_ran_it_rewinds_to_init_with_2x_search_lr(tmp_
     assert info1["epochs"]["start"] == 0 and info1["rewind"]["weights"] == "initialisation"
     assert [h["lr"] for h in info1["history"]] == pytest.approx([lr_at(e, thp) for e in range(thp.epochs)])
     assert store.load_tensors(names.level_dir(run_dir, 1) / names.REWIND).keys()  # the masked init it started from
+
+
+def test_rewind_schedule_restart_starts_a_fresh_cosine_at_the_rewind_epoch(tmp_path):
+    from edgeticket.search.train import lr_at
+
+    thp = tiny_cfg(epochs=4).training
+    assert lr_at(1, thp, restart=1) == pytest.approx(thp.lr)  # the authors': the full lr again
+    assert lr_at(1, thp) == pytest.approx(0.5 * thp.lr * (1 + math.cos(math.pi / 4)))  # edgeticket: continued
+    for schedule, first in (("restart", thp.lr), ("continue", lr_at(1, thp))):
+        cfg = tiny_cfg(epochs=4, rounds=1, rewind_schedule=schedule)
+        api.search(cfg, out=tmp_path, device="cpu", quiet=True)
+        info = json.loads((names.level_dir(tmp_path / cfg.hashname(), 1) / names.TICKET_JSON).read_text())
+        assert info["history"][0]["lr"] == pytest.approx(first), schedule
+
+
+def test_et_kl_in_the_papers_direction_is_the_other_kl():
+    from edgeticket.models import build
+    from edgeticket.search.early_time import kl_scores
+
+    model = build(tiny_cfg().model, 10, 1, 8).eval()
+    x = torch.rand(16, 1, 8, 8) * 4
+    code, paper = kl_scores(model, x, 4, [1, 2]), kl_scores(model, x, 4, [1, 2], direction="paper")
+    assert all(v >= 0 for v in (*code.values(), *paper.values()))
+    assert code != paper
+
+
+def test_a_run_started_before_a_setting_existed_still_resumes(tmp_path):
+    """A setting added later is missing from the run's run.json; its default is the old behaviour, so the run is
+    the same run (it used to be refused as 'a run with other settings')."""
+    cfg = tiny_cfg(rounds=1)
+    api.search(cfg, out=tmp_path, device="cpu", quiet=True)
+    run_dir = tmp_path / cfg.hashname()
+    rj = run_dir / names.RUN_JSON
+    doc = json.loads(rj.read_text())
+    del doc["hparams"]["search"]["rewind_schedule"], doc["hparams"]["search"]["et_kl"]
+    rj.write_text(json.dumps(doc))
+    stamps = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")}
+    api.search(cfg, out=tmp_path, device="cpu", quiet=True)
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.safetensors")} == stamps  # reused, not retrained
+    doc["hparams"]["search"]["rounds"] = 7  # a real difference is still refused
+    rj.write_text(json.dumps(doc))
+    with pytest.raises(EdgeTicketError, match="holds a run with other settings"):
+        api.search(cfg, out=tmp_path, device="cpu", quiet=True)

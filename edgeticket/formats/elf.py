@@ -37,6 +37,16 @@ def _fail(path, why: str, fix: str):
     raise EdgeTicketError(f"{path} is not a usable shared library ({why}): {fix}")
 
 
+def expected_machine(arch: str | None, pointer_bytes: int = struct.calcsize("P")) -> tuple | None:
+    """(EI_CLASS, EI_DATA, e_machine) of libraries this process can load on a machine whose kernel reports `arch`
+    (uname -m): a 32-bit userland on a 64-bit kernel (Raspberry Pi OS 32-bit on a 64-bit kernel) loads 32-bit
+    libraries. None where `arch` is not known."""
+    want = MACHINES.get(arch or "")
+    if want and want[0] == 2 and pointer_bytes == 4:
+        want = MACHINES.get({"aarch64": "arm", "x86_64": "i386"}.get(arch or "", ""), want)
+    return want
+
+
 def check_library(path: Path, arch: str | None = None, fix: str = FIX) -> dict:
     """Check the ELF file at `path` is a whole shared library (for `arch`, where given and known). Returns
     {class: 32|64, machine: e_machine, size}."""
@@ -68,7 +78,7 @@ def check_library(path: Path, arch: str | None = None, fix: str = FIX) -> dict:
             _fail(path, f"ELF header size {ehsize}", fix)
         if e_type != ET_DYN:
             _fail(path, f"ELF type {e_type}, not a shared object", fix)
-        want = MACHINES.get(arch or "")
+        want = expected_machine(arch)
         if want and (cls, data, e_machine) != want:
             got = _MACHINE_NAMES.get(e_machine, f"machine {e_machine}")
             _fail(path, f"built for {got} ({cls * 32}-bit, {'little' if data == 1 else 'big'}-endian), not {arch}",

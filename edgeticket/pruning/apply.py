@@ -15,7 +15,7 @@ from .mask import Mask
 def apply_mask(model: torch.nn.Module, mask: Mask) -> None:
     params = dict(model.named_parameters())
     for n, m in mask.items():
-        params[n].mul_(m.to(params[n].dtype))
+        params[n].mul_(m.to(device=params[n].device, dtype=params[n].dtype))
 
 
 class MaskedTraining:

@@ -65,22 +65,25 @@ def train_dense(ctx: Context, run_dir: Path, extra_callback: Optional[Callback] 
             ctx.log(f"rewind point: dense training stopped after epoch {es.epoch + 1}, before --rewind-epoch {k}: "
                     f"tickets restart from the weights after epoch {es.epoch + 1}")
 
+    def run_et_check(m, es: EpochState) -> None:
+        decision = dict(early_time.check(m, ctx), checked_after_epoch=es.epoch + 1)
+        es.extra["et_timesteps"] = decision["chosen"]
+        es.extra["early_time"] = decision
+        if ctx.is_main:
+            store.write_json(Path(run_dir) / names.ET_JSON, decision)
+        ctx.log(f"Early-Time: KL {decision['normalised_kl']} -> searching at T'={decision['chosen']} "
+                f"(retrain at T={T})")
+
     def et_check(m, es: EpochState) -> None:
         if es.epoch == cfg.search.et_check_epoch - 1:
-            decision = early_time.check(m, ctx)
-            es.extra["et_timesteps"] = decision["chosen"]
-            es.extra["early_time"] = decision
-            if ctx.is_main:
-                store.write_json(Path(run_dir) / names.ET_JSON, decision)
-            ctx.log(f"Early-Time: KL {decision['normalised_kl']} -> searching at T'={decision['chosen']} "
-                    f"(retrain at T={T})")
+            run_et_check(m, es)
 
     def et_check_at_stop(m, es: EpochState) -> None:
         # a callback stopped dense training (Early-Bird) before the ET check epoch: the check runs at the stop
         if es.stop and "early_time" not in es.extra:
             ctx.log(f"Early-Time: dense training stopped after epoch {es.epoch + 1}, before --et-check-epoch "
                     f"{cfg.search.et_check_epoch}: the KL check runs now")
-            et_check(m, EpochState(cfg.search.et_check_epoch - 1, es.timesteps, es.extra))
+            run_et_check(m, es)
 
     def timesteps(epoch: int, extra: dict) -> int:
         if cfg.search.early_time and epoch >= cfg.search.et_check_epoch:

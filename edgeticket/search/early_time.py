@@ -14,11 +14,12 @@ from ..data.dataset import epoch_generator
 
 @torch.no_grad()
 def kl_scores(model: torch.nn.Module, x: torch.Tensor, full_t: int, candidates: list[int],
-              bn_train: bool = False) -> dict[int, float]:
-    """KL(p_T || q_T') per candidate T' on the batch `x`, p and q the softmax of the logits averaged over t. The
-    direction is the authors' code's (nn.KLDivLoss(log q, p)); its 'mean' reduction and their x1e4 scale are
-    constant factors that the max-normalisation removes. bn_train: BatchNorm in train mode, as in the authors'
-    check (batch statistics; each forward pass also updates the running statistics)."""
+              bn_train: bool = False, direction: str = "code") -> dict[int, float]:
+    """KL(p_T || q_T') per candidate T' on the batch `x`, p and q the softmax of the logits averaged over t: the
+    authors' code's direction (nn.KLDivLoss(log q, p)); direction "paper": KL(q_T' || p_T), Eq. 1 as printed. The
+    code's 'mean' reduction and x1e4 scale are constant factors that the max-normalisation removes. bn_train:
+    BatchNorm in train mode, as in the authors' check (batch statistics; each forward pass also updates the
+    running statistics)."""
     was_training, old_t = model.training, model.timesteps
     model.train(bn_train)
     model.timesteps = full_t
@@ -27,7 +28,8 @@ def kl_scores(model: torch.nn.Module, x: torch.Tensor, full_t: int, candidates: 
     for c in candidates:
         model.timesteps = c
         log_q = F.log_softmax(model(x).mean(0), dim=1)
-        out[c] = float((log_p.exp() * (log_p - log_q)).sum(1).mean())
+        a, b = (log_p, log_q) if direction == "code" else (log_q, log_p)
+        out[c] = float((a.exp() * (a - b)).sum(1).mean())
     model.timesteps = old_t
     model.train(was_training)
     return out
@@ -62,9 +64,9 @@ def check(model: torch.nn.Module, ctx) -> dict:
     cfg, sh = ctx.cfg, ctx.cfg.search
     x = check_batch(ctx).to(ctx.device)
     full_t = cfg.model.timesteps
-    kls = kl_scores(model, x, full_t, cfg.et_candidates, bn_train=sh.et_check_bn == "train")
+    kls = kl_scores(model, x, full_t, cfg.et_candidates, bn_train=sh.et_check_bn == "train", direction=sh.et_kl)
     chosen, norm, why = choose(kls, sh.et_threshold, full_t)
     return {"full_timesteps": full_t, "candidates": cfg.et_candidates, "threshold": sh.et_threshold,
             "check_epoch": sh.et_check_epoch, "kl": {str(k): v for k, v in kls.items()},
             "normalised_kl": {str(k): v for k, v in norm.items()}, "chosen": chosen, "reason": why,
-            "batch": int(len(x)), "augmented": sh.et_check_augment, "bn": sh.et_check_bn}
+            "batch": int(len(x)), "augmented": sh.et_check_augment, "bn": sh.et_check_bn, "kl_direction": sh.et_kl}

@@ -18,6 +18,7 @@ from ..errors import EdgeTicketError
 from ..formats import names
 from ..models import build
 from ..pruning import Mask, apply_mask
+from ..pruning.mask import saved_order
 from ..formats import ticket
 from . import summary as run_summary
 from .context import Context
@@ -57,7 +58,8 @@ def check_resumed_mask(ticket_dir: Path, mask: Mask) -> None:
     """An unfinished level being resumed trained its checkpoint with the mask it saved: the mask this run computes
     for it must be the same."""
     saved = Mask.load(ticket_dir / names.MASK)
-    if list(saved) != list(mask) or not all(torch.equal(saved[n], mask[n]) for n in mask):
+    same_order = list(saved) == list(mask) or saved_order(ticket_dir / names.MASK) is None  # older files: no order
+    if not same_order or set(saved) != set(mask) or not all(torch.equal(saved[n], mask[n].cpu()) for n in mask):
         raise EdgeTicketError(f"{ticket_dir / names.MASK} differs from the mask this search computes for the level "
                               f"(the file was altered, or the earlier levels changed): delete {ticket_dir} to train "
                               "the level again")
@@ -67,7 +69,9 @@ def run_level(ctx: Context, run_dir: Path, ticket_dir: Path, *, level: int, bran
               start_weights: dict, start_epoch: int, timesteps: Callable[[int, dict], int], search_timesteps: int,
               save_start_as_rewind: bool = True, after_epoch: Optional[Callback] = None,
               info_extra: Optional[Callable[[dict], dict]] = None, lr_scale: float = 1.0) -> LevelResult:
-    """Train from `start_weights` (masked here) for epochs [start_epoch, epochs) and write the folder."""
+    """Train from `start_weights` (masked here) for epochs [start_epoch, epochs) and write the folder. Masks live
+    on the CPU (the next level prunes from the CPU copy of the trained weights), whatever device trains."""
+    mask = Mask({n: m.cpu() for n, m in mask.items()})
     if names.is_finished(ticket_dir):
         ctx.log(f"{ticket_dir.relative_to(run_dir)}: finished, skipped")
         return load_finished(ticket_dir)

@@ -21,12 +21,21 @@ from ..formats.ticket import versions
 METHODS = {"imp": imp.run, "eb": early_bird.run}
 
 
+def same_settings(recorded, cfg: SearchConfig) -> bool:
+    """run.json's settings are `cfg`'s. A setting added to edgeticket after the run was started is missing from
+    run.json and takes its default, which is the old behaviour (hparams.py's rule): such a run still resumes."""
+    try:
+        return SearchConfig.from_dict(recorded).to_dict() == cfg.to_dict()
+    except (EdgeTicketError, TypeError, AttributeError):
+        return False
+
+
 def prepare_run_dir(cfg: SearchConfig, out: Path) -> Path:
     run_dir = Path(out) / cfg.hashname()
     rj = run_dir / names.RUN_JSON
     if rj.is_file():
         old = store.read_json(rj, "run.json")
-        if old.get("hparams") != cfg.to_dict():
+        if not isinstance(old, dict) or not same_settings(old.get("hparams"), cfg):
             raise EdgeTicketError(f"{run_dir} holds a run with other settings (hash collision or an edited run.json); "
                                   "pass another --out")
     return run_dir
@@ -45,14 +54,33 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
     ds = data.load(cfg.data)
     run_dir = prepare_run_dir(cfg, out)
     ctx = Context(cfg, ds, dev, quiet=quiet, rank=rank, world=world)
-    if not ctx.is_main:
-        return _search(ctx, cfg, ds, dev, run_dir)
-    with store.FolderLock(run_dir, "search") as lock:
+    lock = store.FolderLock(run_dir, "search")
+    refused = None
+    if ctx.is_main:
+        try:
+            lock.__enter__()
+        except EdgeTicketError as e:
+            refused = str(e)
+    refused = _shared(ctx, refused)  # every process stops when the main one is refused (none waits at a barrier)
+    if refused is not None:
+        raise EdgeTicketError(refused)
+    try:
         if lock.stale:
             ctx.log(f"taking over the lock of a search that is gone ({lock.stale})")
-        if run_dir.is_dir():
+        if ctx.is_main and run_dir.is_dir():
             store.remove_temp_files(run_dir)  # half-written files of a killed run: nobody else writes here now
         return _search(ctx, cfg, ds, dev, run_dir)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _shared(ctx: Context, value):
+    """The main process's `value`, on every process of a torchrun group."""
+    if ctx.world <= 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _search(ctx: Context, cfg: SearchConfig, ds, dev: torch.device, run_dir: Path) -> dict:

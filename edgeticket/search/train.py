@@ -27,10 +27,13 @@ from ..pruning import Mask, MaskedTraining
 from .context import Context
 
 
-def lr_at(epoch: int, thp) -> float:
+def lr_at(epoch: int, thp, restart: int = 0) -> float:
+    """The learning rate of `epoch`: cosine from thp.lr to 0 over [restart, epochs). restart 0 continues the dense
+    run's schedule; a level that restarts its schedule at its start epoch (--rewind-schedule restart, the authors'
+    code) passes that epoch."""
     if thp.schedule == "constant":
         return thp.lr
-    return 0.5 * thp.lr * (1.0 + math.cos(math.pi * epoch / thp.epochs))
+    return 0.5 * thp.lr * (1.0 + math.cos(math.pi * (epoch - restart) / (thp.epochs - restart)))
 
 
 def prepare_for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -113,6 +116,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
     lr_scale multiplies the schedule's learning rate (Early-Bird's search phase: --eb-lr-scale).
     """
     thp = ctx.cfg.training
+    restart = start_epoch if ctx.cfg.search.rewind_schedule == "restart" else 0
     ckpt_path = Path(ticket_dir) / names.CHECKPOINT
     prepare_for_training(model, ctx.device)
     masked = MaskedTraining(model, mask) if mask is not None else None
@@ -134,8 +138,9 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         t0 = time.perf_counter()
         es = EpochState(epoch, timesteps(epoch, state["extra"]), state["extra"])
         model.timesteps = es.timesteps
+        lr = lr_scale * lr_at(epoch, thp, restart)
         for g in optimizer.param_groups:
-            g["lr"] = lr_scale * lr_at(epoch, thp)
+            g["lr"] = lr
         scale = loss_scale(ctx.cfg, es.timesteps)
         gen = epoch_generator(thp.seed, *run_key, epoch)
         model.train()
@@ -168,7 +173,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         wall = time.perf_counter() - t0
         final_acc = acc
         state["best_acc"] = max(state["best_acc"], acc)
-        state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr_scale * lr_at(epoch, thp),
+        state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr,
                                  "train_loss": tot_loss / max(tot_n, 1),
                                  "train_acc": tot_correct / max(tot_n, 1), "test_acc": acc,
                                  "wall_s": wall})
