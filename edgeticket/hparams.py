@@ -35,7 +35,8 @@ def _f(default, help: str, choices: tuple | None = None, hashed: bool = True, *,
 
 @dataclass(frozen=True)
 class ModelHparams:
-    arch: str = _f("vgg5", "Network: tiny, vgg5, vgg9, vgg11, vgg16, resnet8, resnet19 (the paper's, as the "
+    arch: str = _f("vgg5", "Network: your own as package.module:factory (docs/models.md), or tiny, vgg5, vgg9, "
+                           "vgg11, vgg16, resnet8, resnet19 (the paper's, as the "
                            "authors build it: 64 stem, stride-2 stages), resnet19-tdbn (tdBN's: 128 stem).")
     timesteps: int = _f(5, "Timesteps T of the full-length network (training of the final ticket and deployment).",
                          ge=1)
@@ -216,7 +217,9 @@ class SearchConfig:
         """Run folder name: readable prefix + hash of the non-default settings (open_lth desc.hashname)."""
         digest = hashlib.sha256(json.dumps(self.non_default(), sort_keys=True).encode()).hexdigest()[:10]
         method = self.search.method + ("-et" if self.search.early_time else "")
-        return f"{method}_{self.model.arch}_{self.data.dataset}_{digest}"
+        from .formats.names import slug
+
+        return f"{method}_{slug(self.model.arch)}_{self.data.dataset}_{digest}"
 
     def validate(self) -> "SearchConfig":
         """The checks across settings and registries (each setting's own type and range were checked when the

@@ -66,7 +66,8 @@ def test_console_script_error_has_no_traceback(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip() == "Error: unknown architecture 'nope'; valid: tiny, vgg5, vgg9, vgg11, vgg16, " \
-                               "resnet8, resnet19, resnet19-tdbn"
+                               "resnet8, resnet19, resnet19-tdbn, or your own network as package.module:factory " \
+                               "(docs/models.md)"
 
 
 def test_torchrun_ddp_gloo_two_processes(tmp_path):

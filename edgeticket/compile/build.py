@@ -178,6 +178,17 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     return fits
 
 
+def refuse_unsupported(model, info: dict) -> None:
+    """Compile exports the zoo's networks so far; a ticket of a user's own network (--arch package.module:factory)
+    searches, but its export is not built yet: one line, before any work."""
+    from ..models.imported import ImportedNet
+
+    if isinstance(model, ImportedNet):
+        raise EdgeTicketError(f"compile does not export networks of your own yet (this ticket's --arch is "
+                              f"{info['arch']}): only edgeticket's architectures compile in this version "
+                              "(docs/models.md)")
+
+
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
                    settings: CompileSettings = CompileSettings(), validation_data: str | None = None,
                    force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
@@ -186,6 +197,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     settings.check(target)
     ticket_dir = resolve_ticket_dir(ticket_dir, log)
     model, mask, info = load_ticket(ticket_dir, verify=True)
+    refuse_unsupported(model, info)
     prunable = list(mask)
     ticket_sha = store.sha256_file(ticket_dir / names.TICKET_JSON)
     opset = settings.opset if settings.opset is not None else min(DEFAULT_OPSET, target.max_opset)
@@ -260,7 +272,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
                               f"(> 1e-4 x {result['logits_scale']:.3g})")
 
     bid = bundle_id(ticket_sha, settings, target, layout, opset)
-    name = name or f"{target.name}_{info['arch']}_{bid}"
+    name = name or f"{target.name}_{names.slug(info['arch'])}_{bid}"
     if "/" in name or name.startswith("."):
         raise EdgeTicketError(f"--name must be a plain folder name, got '{name}'")
     final = Path(out) / name

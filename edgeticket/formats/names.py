@@ -40,6 +40,13 @@ TVM_DIR = "tvm"
 TENSORRT_MODEL = "tensorrt/model.onnx"  # TensorRT targets: model.onnx with the weight decode folded (dense)
 
 
+def slug(text: str) -> str:
+    """A name fit for a folder name: an imported network's `package.module:factory` as package-module-factory."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "model"
+
+
 def event_library(arch: str) -> str:
     """The event-driven kernels built for one CPU architecture, inside the bundle."""
     return f"{EVENT_DIR}/libetevent-{arch}.so"

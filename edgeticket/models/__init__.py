@@ -20,8 +20,15 @@ REGISTRY = {
 
 
 def get(name: str):
+    """The builder of a zoo network, or of a user's own (`package.module:factory`, models/imported.py)."""
+    from . import imported
+
+    if imported.is_spec(name):
+        imported.resolve(name)  # found now, before anything is written
+        return imported.builder(name)
     if name not in REGISTRY:
-        raise EdgeTicketError(f"unknown architecture '{name}'; valid: {', '.join(REGISTRY)}")
+        raise EdgeTicketError(f"unknown architecture '{name}'; valid: {', '.join(REGISTRY)}, or your own network as "
+                              "package.module:factory (docs/models.md)")
     return REGISTRY[name]
 
 

@@ -21,6 +21,18 @@ from ..formats.ticket import versions
 METHODS = {"imp": imp.run, "eb": early_bird.run}
 
 
+def probe_network(cfg: SearchConfig, ds) -> None:
+    """A user's own network (--arch package.module:factory) is built and run on two training images before anything
+    is written: a factory that fails, or a network of the wrong kind or output, is one line with nothing on disk."""
+    from ..models import build, imported
+
+    if not imported.is_spec(cfg.model.arch):
+        return
+    net = build(cfg.model, ds.num_classes, ds.in_channels, ds.image_size)
+    with torch.no_grad():
+        net.eval()(ds.x_train[:2])
+
+
 def same_settings(recorded, cfg: SearchConfig) -> bool:
     """run.json's settings are `cfg`'s. A setting added to edgeticket after the run was started is missing from
     run.json and takes its default, which is the old behaviour (hparams.py's rule): such a run still resumes."""
@@ -52,6 +64,7 @@ def run_search(cfg: SearchConfig, out: Path, device: str = "auto", quiet: bool =
     if cfg.training.batch_size < world:
         raise EdgeTicketError(f"--batch-size {cfg.training.batch_size} is smaller than the {world} processes")
     ds = data.load(cfg.data)
+    probe_network(cfg, ds)
     run_dir = prepare_run_dir(cfg, out)
     ctx = Context(cfg, ds, dev, quiet=quiet, rank=rank, world=world)
     lock = store.FolderLock(run_dir, "search")
