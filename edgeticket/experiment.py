@@ -112,8 +112,8 @@ def expand(doc: dict, path: str | Path = "<config>", data_dir: str | None = None
 def check_plan(plan: list, root: Path, path: str | Path = "<config>", device: str = "auto") -> None:
     """What a run checks before it trains, for every search of the plan, before the first one starts; a dry run
     runs exactly this: the method is known, the device exists, an existing run folder holds the same settings,
-    and each (dataset, data dir) loads through the dataset's own loader (every file found and checked; each is
-    loaded once here and again by its searches)."""
+    and each (dataset, data dir) loads through the dataset's own loader (every file found and checked; the load
+    is kept for the searches, data.raw)."""
     from . import data
     from .search.context import resolve_device
     from .search.runner import METHODS, prepare_run_dir
@@ -126,7 +126,7 @@ def check_plan(plan: list, root: Path, path: str | Path = "<config>", device: st
                 raise EdgeTicketError(f"unknown method '{cfg.search.method}'; valid: {', '.join(METHODS)}")
             key = (cfg.data.dataset, cfg.data.data_dir)
             if key not in loaded:
-                data.get(cfg.data.dataset)(cfg.data.data_dir)
+                data.raw(cfg.data.dataset, cfg.data.data_dir)  # kept for the searches that follow (no 2nd load)
                 loaded.add(key)
             prepare_run_dir(cfg, root)
         except EdgeTicketError as e:

@@ -205,3 +205,30 @@ def test_a_ticket_json_missing_a_field_is_one_line_in_the_report(tmp_path, html)
     r = CliRunner().invoke(main, ["report", str(run), *out])
     refused(r, f"{run / 'level_0' / names.TICKET_JSON} lacks a valid sparsity.global (got None)")
     assert snapshot(tmp_path) == before
+
+
+def test_a_dataset_checked_before_the_searches_is_loaded_once(tmp_path, monkeypatch):
+    """check_plan loads each dataset through its loader before the first search; the searches reuse that load
+    (data.raw) instead of reading the files a second time, and a replaced file is read again."""
+    from edgeticket import data
+    from edgeticket.data import loaders
+
+    calls = []
+    real = loaders.REGISTRY["digits"]
+    monkeypatch.setitem(loaders.REGISTRY, "digits", lambda d: calls.append(d) or real(d))
+    data._LAST.clear()
+    first = data.raw("digits", None)
+    assert data.raw("digits", None) is first and len(calls) == 1
+    f = tmp_path / "data.npz"
+    np.savez(f, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.array([0, 1, 0, 1]),
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 1]))
+    a = data.raw("npz", str(f))
+    assert data.raw("npz", str(f)) is a
+    import os
+    import time
+
+    time.sleep(0.01)
+    np.savez(f, x_train=np.zeros((6, 8, 8), np.uint8), y_train=np.array([0, 1, 0, 1, 0, 1]),
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 1]))
+    os.utime(f)
+    assert len(data.raw("npz", str(f)).y_train) == 6  # the replaced file, read again

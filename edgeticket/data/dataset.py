@@ -68,9 +68,9 @@ def _subset(x: np.ndarray, y: np.ndarray, n: Optional[int], what: str) -> tuple[
 
 
 def load(data_hp) -> Dataset:
-    from . import get
+    from . import raw as load_raw
 
-    raw = get(data_hp.dataset)(data_hp.data_dir)
+    raw = load_raw(data_hp.dataset, data_hp.data_dir)
     size = data_hp.resize
     x_train, x_test = (resize(raw.x_train, size), resize(raw.x_test, size)) if size else (raw.x_train, raw.x_test)
     xtr, ytr = _subset(x_train, raw.y_train, data_hp.train_subset, "train")
@@ -93,7 +93,7 @@ def load(data_hp) -> Dataset:
         crop, flip = raw.cifar_like, raw.cifar_like and raw.flip
     else:
         crop, flip = aug in ("crop", "crop-flip"), aug == "crop-flip"
-    return Dataset(data_hp.dataset, norm(xtr), torch.from_numpy(ytr), norm(xte), torch.from_numpy(yte),
+    return Dataset(data_hp.dataset, norm(xtr), torch.from_numpy(ytr.copy()), norm(xte), torch.from_numpy(yte.copy()),
                    raw.num_classes, mean.tolist(), std.tolist(), crop, flip, data_hp.cutout, size)
 
 
