@@ -31,14 +31,14 @@ def make_lif(tau: float = 4.0 / 3.0, v_threshold: float = 1.0) -> neuron.LIFNode
 
 
 def lif_step(x: torch.Tensor, v: torch.Tensor, tau: float, v_threshold: float):
-    """One LIF update, the arithmetic of spikingjelly's CPU op written as plain ops.
+    """One update of the zoo's LIF (hard reset to 0, decay_input): `neurons.step` of its NeuronSpec.
 
-    h = v + (x - v) / tau ; s = (h >= v_th) ; v' = h * (1 - s)   (hard reset to 0)
+    h = v + (x - v) / tau ; s = (h >= v_th) ; v' = h * (1 - s)
     Returns (spike, v').
     """
-    h = v + (x - v) / tau
-    s = (h >= v_threshold).to(x.dtype)
-    return s, h * (1.0 - s)
+    from .neurons import NeuronSpec, step
+
+    return step(NeuronSpec("lif", float(v_threshold), 0.0, tau=float(tau)), x, v)
 
 
 def reset_states(model: torch.nn.Module) -> None:

@@ -1,0 +1,61 @@
+"""The neuron table (edgeticket/snn/neurons.py): its plain-ops step equals spikingjelly's own multi-step neuron,
+spikes and membrane bit for bit, for every supported configuration (issue 14, item 2); other neurons are one line."""
+
+import itertools
+
+import pytest
+import torch
+from spikingjelly.activation_based import functional, neuron, surrogate
+
+from edgeticket.errors import EdgeTicketError
+from edgeticket.snn.neurons import spec_of, step
+
+T, SHAPE = 8, (64, 32)
+
+LIF = [dict(tau=tau, decay_input=di, v_threshold=vth, v_reset=vr)
+       for tau, di, vth, vr in itertools.product([4 / 3, 2.0, 3.7], [True, False], [1.0, 0.5], [0.0, -0.3, 0.2, None])]
+IF = [dict(v_threshold=vth, v_reset=vr) for vth, vr in itertools.product([1.0, 0.7], [0.0, -0.2, None])]
+PLIF = [dict(init_tau=tau, decay_input=di, v_threshold=vth, v_reset=vr)
+        for tau, di, vth, vr in itertools.product([2.0, 3.1], [True, False], [1.0, 0.6], [0.0, -0.3, None])]
+
+
+def _module(kind, kwargs):
+    cls = {"lif": neuron.LIFNode, "if": neuron.IFNode, "plif": neuron.ParametricLIFNode}[kind]
+    m = cls(**kwargs, surrogate_function=surrogate.ATan(), detach_reset=True, step_mode="m")
+    if kind == "plif":
+        with torch.no_grad():
+            m.w.add_(0.137)  # a learned value, not the initial one
+    return m
+
+
+@pytest.mark.parametrize("kind, kwargs", [("lif", k) for k in LIF] + [("if", k) for k in IF] +
+                         [("plif", k) for k in PLIF])
+def test_the_plain_step_is_spikingjellys_neuron_bit_for_bit(kind, kwargs):
+    torch.manual_seed(len(str(kwargs)))
+    x = torch.randn(T, *SHAPE) * 1.5
+    m = _module(kind, kwargs)
+    functional.reset_net(m)
+    with torch.no_grad():
+        spikes_ref = m(x)
+    spec = spec_of(m, "layer")
+    assert spec.kind == kind
+    v = torch.full_like(x[0], spec.v_init)
+    spikes = []
+    for t in range(T):
+        s, v = step(spec, x[t], v)
+        spikes.append(s)
+    assert torch.equal(torch.stack(spikes), spikes_ref)
+    assert torch.equal(v, m.v)  # the membrane too, bit for bit
+    assert 0 < float(spikes_ref.mean()) < 1  # the configuration fires and rests: the test has work to do
+
+
+def test_a_neuron_outside_the_table_is_one_line():
+    with pytest.raises(EdgeTicketError, match=r"features\.3: spikingjelly\.activation_based\.neuron\.\w+\.QIFNode "
+                                               r"is not supported; edgeticket deploys spikingjelly's LIFNode"):
+        spec_of(neuron.QIFNode(), "features.3")
+
+    class MyLIF(neuron.LIFNode):  # a subclass may change the dynamics: refused too
+        pass
+
+    with pytest.raises(EdgeTicketError, match="MyLIF is not supported"):
+        spec_of(MyLIF(), "x")
