@@ -1,5 +1,6 @@
 """The inference network that is exported: the ticket's own model classes with BN folded and every
-spikingjelly LIF replaced by PlainLIF, the same arithmetic as plain tensor ops (edgeticket.snn.lif_step).
+spikingjelly neuron replaced by a PlainNeuron, its update from the neuron table as plain tensor ops
+(edgeticket/snn/neurons.py).
 
 Two layouts (the `forward_seq` of the model classes runs unchanged in both):
 - time-folded: one call runs all T steps; stateless layers see [T*B, ...], LIF is unrolled over T.
@@ -16,28 +17,37 @@ import torch
 from torch import nn
 
 from ..device.runners import stream
-from ..snn import lif_step
+from ..snn.neurons import NeuronSpec, spec_of, step
 from .fold import fold_batchnorm
 
 LAYOUTS = ("time-folded", "streaming")
 
 
-class PlainLIF(nn.Module):
-    """LIF over a [T, B, ...] sequence with an optional initial state; records spike counts."""
+class PlainNeuron(nn.Module):
+    """A neuron of the table (snn/neurons.py) over a [T, B, ...] sequence with an optional initial state (else its
+    resting value, NeuronSpec.v_init); records spike counts."""
 
-    def __init__(self, tau: float, v_threshold: float, name: str):
+    def __init__(self, spec: NeuronSpec, name: str):
         super().__init__()
-        self.tau, self.v_threshold, self.name = float(tau), float(v_threshold), name
+        self.spec, self.name = spec, name
         self.v0: torch.Tensor | None = None  # streaming: the state fed in
         self.v_last: torch.Tensor | None = None  # streaming: the state after the step
         self.counts: torch.Tensor | None = None  # [T, B] spikes per sample per timestep
         self.shape: tuple | None = None  # neuron shape (C, H, W) or (F,)
 
+    @property
+    def tau(self) -> float | None:
+        return self.spec.tau
+
+    @property
+    def v_threshold(self) -> float:
+        return self.spec.v_threshold
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        v = self.v0 if self.v0 is not None else torch.zeros_like(x_seq[0])
+        v = self.v0 if self.v0 is not None else torch.full_like(x_seq[0], self.spec.v_init)
         spikes = []
         for t in range(x_seq.shape[0]):
-            s, v = lif_step(x_seq[t], v, self.tau, self.v_threshold)
+            s, v = step(self.spec, x_seq[t], v)
             spikes.append(s)
         out = torch.stack(spikes)
         self.v_last = v
@@ -47,7 +57,8 @@ class PlainLIF(nn.Module):
 
 
 def to_deploy(model: nn.Module) -> nn.Module:
-    """A copy of a trained SpikingNet with BN folded and PlainLIF neurons, in eval mode, contiguous."""
+    """A copy of a trained SpikingNet with BN folded and each neuron a PlainNeuron of its NeuronSpec (a neuron
+    outside the table is one line naming it), in eval mode, contiguous."""
     from spikingjelly.activation_based import neuron
 
     net = copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format)
@@ -56,15 +67,15 @@ def to_deploy(model: nn.Module) -> nn.Module:
         for cname, child in list(mod.named_children()):
             if isinstance(child, neuron.BaseNode):
                 full = f"{name}.{cname}" if name else cname
-                setattr(mod, cname, PlainLIF(child.tau, child.v_threshold, full))
+                setattr(mod, cname, PlainNeuron(spec_of(child, full), full))
     net.forward = net.forward_seq  # no spikingjelly state to reset any more
     for p in net.parameters():
         p.requires_grad_(False)
     return net
 
 
-def lif_layers(net: nn.Module) -> list[PlainLIF]:
-    return [m for m in net.modules() if isinstance(m, PlainLIF)]
+def lif_layers(net: nn.Module) -> list[PlainNeuron]:
+    return [m for m in net.modules() if isinstance(m, PlainNeuron)]
 
 
 class InputCounter:

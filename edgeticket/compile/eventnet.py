@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from ..formats.etsp import CONV_IMAGE, CONV_SPIKES, LINEAR_SPIKES, MAXPOOL
-from .deploy import PlainLIF
+from .deploy import PlainNeuron
 
 
 class Unsupported(Exception):
@@ -38,13 +38,13 @@ def _conv_layer(kind, conv: nn.Conv2d, shape):
 
 
 def program(net: nn.Module, input_shape: tuple[int, int, int]) -> list[dict]:
-    """The layer records of a deploy net (BN folded, PlainLIF neurons)."""
+    """The layer records of a deploy net (BN folded, PlainNeuron neurons)."""
     from ..models.vgg import SpikingVGG
     from ..models.base import ConvBNLIF
 
     if not isinstance(net, SpikingVGG):
         raise Unsupported(f"the event backend runs the sequential nets (tiny, vgg*), not {type(net).__name__}")
-    if not isinstance(net.stem.lif, PlainLIF):
+    if not isinstance(net.stem.lif, PlainNeuron):
         raise Unsupported("expected a deploy net (to_deploy)")
     layers = []
     rec, shape = _conv_layer(CONV_IMAGE, net.stem.conv, tuple(input_shape))

@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .deploy import PlainLIF, Streaming, TimeFolded, lif_layers, state_shapes
+from .deploy import PlainNeuron, Streaming, TimeFolded, lif_layers, state_shapes
 
 RUNTIME_OVERHEAD_BYTES = 80 * 2**20
-LEAVES = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AdaptiveAvgPool2d, PlainLIF)
+LEAVES = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AdaptiveAvgPool2d, PlainNeuron)
 
 
 def _nbytes(t) -> int:
@@ -40,7 +40,7 @@ def activation_peak(net: nn.Module, layout: str, timesteps: int, batch: int, inp
 
     def hook(mod, inp, out):
         extra = 0
-        if isinstance(mod, PlainLIF):  # h and v of one step live next to the input and the output
+        if isinstance(mod, PlainNeuron):  # h and v of one step live next to the input and the output
             extra = 2 * _nbytes(out) // max(out.shape[0], 1)
         peak[0] = max(peak[0], _nbytes(inp) + _nbytes(out) + extra)
 
