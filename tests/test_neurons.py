@@ -59,3 +59,9 @@ def test_a_neuron_outside_the_table_is_one_line():
 
     with pytest.raises(EdgeTicketError, match="MyLIF is not supported"):
         spec_of(MyLIF(), "x")
+
+
+def test_a_non_spiking_surrogate_is_one_line():
+    m = neuron.LIFNode(surrogate_function=surrogate.ATan(spiking=False))
+    with pytest.raises(EdgeTicketError, match="features.1: its surrogate function is in non-spiking mode"):
+        spec_of(m, "features.1")

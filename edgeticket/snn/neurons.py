@@ -44,6 +44,13 @@ def spec_of(module: torch.nn.Module, name: str = "") -> NeuronSpec:
     from spikingjelly.activation_based import neuron
 
     t = type(module)
+    where = name or "a neuron"
+    if getattr(getattr(module, "surrogate_function", None), "spiking", True) is False:
+        raise EdgeTicketError(f"{where}: its surrogate function is in non-spiking mode (spiking=False: the forward "
+                              "pass is the surrogate, not a spike); train with spiking surrogates to deploy")
+    if getattr(module, "_neuron_precision", None) is not None:
+        raise EdgeTicketError(f"{where}: an explicit neuron precision is set (set_neuron_precision); edgeticket "
+                              "deploys float32 neurons: clear it before saving the ticket")
     if t is neuron.LIFNode:
         return NeuronSpec("lif", float(module.v_threshold), _reset(module), tau=float(module.tau),
                           decay_input=bool(module.decay_input))
