@@ -44,12 +44,12 @@ def _shape(mask, weights, info):
 def _missing(mask, weights, info):
     n = list(mask)[-1]
     del mask[n]
-    return f"{names.MASK} has no mask for {n}"
+    return f"{names.MASK} lacks 1 of the network's {len(mask) + 1} masks of prunable weights (e.g. {n})"
 
 
 def _extra(mask, weights, info):
     mask["bogus.weight"] = torch.ones(3, dtype=torch.bool)
-    return f"{names.MASK} holds 'bogus.weight' (1 unexpected keys)"
+    return f"{names.MASK} holds 1 masks of prunable weights the network lacks (e.g. bogus.weight)"
 
 
 def _float(mask, weights, info):

@@ -53,17 +53,22 @@ def load(ticket_dir: Path, verify: bool = True):
 REDO = "re-run the search level that wrote it"
 
 
+def same_keys(tensors: dict, expected: list[str], path: Path, what: str) -> None:
+    """A tensor file holds exactly the `expected` names (the network's): one missing or one extra is one line."""
+    missing = [n for n in expected if n not in tensors]
+    if missing:
+        raise EdgeTicketError(f"{path} lacks {len(missing)} of the network's {len(expected)} {what} (e.g. "
+                              f"{missing[0]}): it does not belong to this ticket; {REDO}")
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise EdgeTicketError(f"{path} holds {len(extra)} {what} the network lacks (e.g. {extra[0]}): it does not "
+                              f"belong to this ticket; {REDO}")
+
+
 def check_weights(weights: dict, expected: dict, path: Path) -> None:
     """trained.safetensors holds exactly the network's tensors, each of its shape and a floating or integer dtype
     like the network's (torch's load_state_dict would end in a traceback)."""
-    missing = sorted(set(expected) - set(weights))
-    if missing:
-        raise EdgeTicketError(f"{path} lacks {len(missing)} tensors (e.g. {missing[0]}): it does not belong to this "
-                              f"ticket; {REDO}")
-    extra = sorted(set(weights) - set(expected))
-    if extra:
-        raise EdgeTicketError(f"{path} holds {len(extra)} tensors the network lacks (e.g. {extra[0]}): it does not "
-                              f"belong to this ticket; {REDO}")
+    same_keys(weights, list(expected), path, "tensors")
     for n, t in expected.items():
         w = weights[n]
         if tuple(w.shape) != tuple(t.shape) or w.is_floating_point() != t.is_floating_point():
@@ -86,14 +91,7 @@ def check_mask(mask: dict, weights: dict, info: dict, ticket_dir: Path, prunable
 
     ticket_dir = Path(ticket_dir)
     mpath, wpath = ticket_dir / names.MASK, ticket_dir / names.TRAINED
-    missing = [n for n in prunable if n not in mask]
-    if missing:
-        raise EdgeTicketError(f"{mpath} has no mask for {missing[0]} ({len(missing)} of the network's {len(prunable)} "
-                              f"prunable weights missing): it does not belong to this ticket; {REDO}")
-    extra = sorted(set(mask) - set(prunable))
-    if extra:
-        raise EdgeTicketError(f"{mpath} holds {extra[0]!r} ({len(extra)} unexpected keys), which is not a prunable "
-                              f"weight of this network: it does not belong to this ticket; {REDO}")
+    same_keys(mask, prunable, mpath, "masks of prunable weights")
     kept_layer = {}
     for n in prunable:
         m, w = mask[n], weights[n]

@@ -43,74 +43,24 @@ GRAPH = PREFIX + "graph"
 JSON_KEYS = (TICKET, SPARSITY, NUM_CLASSES, CLASS_NAMES, TIMESTEPS, INPUT_SHAPE, NORMALIZATION, OUTPUTS, LIF,
              METADATA_VERSION)
 
-# ModelProto field numbers (onnx.proto) and protobuf wire types
+# ModelProto field numbers (onnx.proto)
 _DOC_STRING, _METADATA_PROPS = 6, 14
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-
-
-class _Reader:
-    def __init__(self, f):
-        self.f = f
-
-    def varint(self) -> int | None:
-        shift = result = 0
-        while True:
-            b = self.f.read(1)
-            if not b:
-                if shift:
-                    raise ValueError("truncated varint")
-                return None  # clean end of file
-            result |= (b[0] & 0x7F) << shift
-            if not b[0] & 0x80:
-                return result
-            shift += 7
-            if shift > 63:
-                raise ValueError("varint too long")
-
-    def exact(self, n: int) -> bytes:
-        data = self.f.read(n)
-        if len(data) != n:
-            raise ValueError("truncated field")
-        return data
-
-
-def _fields(f, wanted: set[int]):
-    """(field number, bytes) of the length-delimited fields numbered in `wanted` of the protobuf message in the
-    seekable file `f`; every other field is skipped without being read (a model's graph and weights)."""
-    r = _Reader(f)
-    while True:
-        tag = r.varint()
-        if tag is None:
-            return
-        num, wire = tag >> 3, tag & 7
-        if wire == _VARINT:
-            r.varint()
-        elif wire in (_I64, _I32):
-            r.exact(8 if wire == _I64 else 4)
-        elif wire == _LEN:
-            n = r.varint()
-            if n is None:
-                raise ValueError("truncated field")
-            if num in wanted:
-                yield num, r.exact(n)
-            else:
-                f.seek(n, 1)
-        else:
-            raise ValueError(f"unsupported wire type {wire} (field {num})")
 
 
 def read_model_info(path: str | Path) -> tuple[dict[str, str], str]:
     """(metadata_props as a dict, doc_string) of an ONNX file; ValueError when it is not a ModelProto."""
-    import io
+    import os
+
+    from .protobuf import fields, message_fields
 
     props: dict[str, str] = {}
     doc = ""
     with open(path, "rb") as f:
-        for num, data in _fields(f, {_METADATA_PROPS, _DOC_STRING}):
+        for num, data in fields(f, 0, os.fstat(f.fileno()).st_size, read={_METADATA_PROPS, _DOC_STRING}):
             if num == _DOC_STRING:
                 doc = data.decode("utf-8")
             else:  # a StringStringEntryProto: key = 1, value = 2
-                entry = dict(_fields(io.BytesIO(data), {1, 2}))
+                entry = dict(message_fields(data, read={1, 2}))
                 props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
     return props, doc
 
