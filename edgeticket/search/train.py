@@ -149,6 +149,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         it = batches(ctx.data, local_bs, gen, train=True, rank=ctx.rank, world=ctx.world)
         n_batches = math.ceil(len(ctx.data.y_train) / local_bs)
         bar = ctx.progress(it, total=n_batches, desc=f"{label} epoch {epoch + 1}/{thp.epochs} T={es.timesteps}")
+        t_train = time.perf_counter()
         for xb, yb in bar:
             xb, yb = to_input(xb, ctx.device), yb.to(ctx.device, non_blocking=True)
             logits = net(xb)
@@ -164,6 +165,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
             tot_loss += loss_value * len(yb)
             tot_correct += int((logits.detach().sum(0).argmax(1) == yb).sum())
             tot_n += len(yb)
+        train_s = time.perf_counter() - t_train  # each step ended in a host sync (the loss value)
         bad = non_finite_tensor(model)  # the last step's update can overflow with a finite loss
         if bad is not None:
             raise diverged(label, epoch, thp, f"{bad} holds non-finite values after the epoch")
@@ -176,7 +178,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         state["history"].append({"epoch": epoch + 1, "timesteps": es.timesteps, "lr": lr,
                                  "train_loss": tot_loss / max(tot_n, 1),
                                  "train_acc": tot_correct / max(tot_n, 1), "test_acc": acc,
-                                 "wall_s": wall})
+                                 "wall_s": wall, "train_images_per_s": tot_n / max(train_s, 1e-9)})
         state["cost"]["wall_s"] += wall
         state["cost"]["timestep_epochs"] += es.timesteps
         state["cost"]["epochs"] += 1
@@ -184,7 +186,7 @@ def train(ctx: Context, model: torch.nn.Module, ticket_dir: Path, mask: Optional
         state["epoch"] = epoch
         state["extra"] = es.extra
         ctx.log(f"{label} epoch {epoch}/{thp.epochs} T={es.timesteps} loss {tot_loss / max(tot_n, 1):.4f} "
-                f"test {100 * acc:.2f}%")
+                f"test {100 * acc:.2f}% ({tot_n / max(train_s, 1e-9):.0f} training images/s)")
         if es.stop or epoch >= thp.epochs:
             state["stopped"] = es.stop
             break
