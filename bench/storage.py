@@ -50,7 +50,7 @@ def main():
         res = {}
         for storage, fmt in (("dense", "fp32"), ("sparse-initializer", "fp32"), ("packed", "fp32"), ("packed", "fp16"),
                              ("packed", "int8")):
-            _, layers, _ = export(to_deploy(model), "time-folded", T, shape, 17, list(mask), storage, fmt)
+            _, layers, _ = export(to_deploy(model, shape), "time-folded", T, shape, 17, list(mask), storage, fmt)
             res[(storage, fmt)] = storage_summary(layers)
         s32 = res[("packed", "fp32")]
         codes = sorted({l["code"] for l in s32["layers"]})

@@ -78,8 +78,8 @@ def _net(arch, sparsity, seed, zero_channel=False, silent=False, in_ch=1, size=8
 
 
 def _both(model, layout, x, tmp_path):
-    net = to_deploy(model)
     shape = tuple(x.shape[1:])
+    net = to_deploy(model, shape)
     proto, _, _ = export(net, layout, 4, shape, 17, model.prunable(), "packed", "fp32")
     ort = OnnxRunner(make_session(proto.SerializeToString()), layout, 4)
     p = tmp_path / "m.etsp"
@@ -128,7 +128,7 @@ def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
     from edgeticket.device.native import emulated_check
 
     model = _net("tiny", 0.9, seed=3)
-    net = to_deploy(model)
+    net = to_deploy(model, (1, 8, 8))
     x = torch.randn(4, 1, 8, 8).numpy() * 2
     p = tmp_path / "m.etsp"
     write_etsp(p, (1, 8, 8), 4, 4 / 3, 1.0, 10, program(net, (1, 8, 8)))

@@ -55,6 +55,103 @@ def test_one_streaming_loop_sums_logits_and_stacks_counts():
     assert np.array_equal(total, np.full((2, 3), 1 + 2 + 3)) and counts[0].tolist() == [[1, 2], [2, 4], [3, 6]]
 
 
+class _Io:
+    def __init__(self, name, shape=None):
+        self.name, self.shape = name, shape
+
+
+class _StreamingSession:
+    """An onnxruntime session's face for a streaming graph of two LIF layers `a` [3] and `b` [2, 2]: each call
+    returns logits 0, every state + 1 and spike counts 0, and records the states it was fed."""
+
+    def __init__(self):
+        self.fed = []
+
+    def get_inputs(self):
+        return [_Io("input", ["batch", 1, 2, 2]), _Io("v__a", ["batch", 3]), _Io("v__b", ["batch", 2, 2])]
+
+    def get_outputs(self):
+        return [_Io(n) for n in ("logits", "v_out__a", "v_out__b", "spikes__a", "spikes__b")]
+
+    def get_providers(self):
+        return ["CPUExecutionProvider"]
+
+    def run(self, wanted, feed):
+        self.fed.append([feed["v__a"].copy(), feed["v__b"].copy()])
+        b = len(feed["input"])
+        out = {"logits": np.zeros((b, 4), np.float32), "v_out__a": feed["v__a"] + 1, "v_out__b": feed["v__b"] + 1,
+               "spikes__a": np.zeros(b, np.float32), "spikes__b": np.zeros(b, np.float32)}
+        return [out[n] for n in wanted]
+
+
+def test_streaming_states_start_at_each_layers_resting_value(tmp_path, monkeypatch):
+    """v_init (the manifest's lif.neurons: v_reset, 0 for a soft reset) is where every runner's membrane states
+    start; without it they are zeros, the arrays they always were."""
+    from edgeticket.device.runners import onnx_runner
+    from edgeticket.device.runners.onnx_runner import OnnxRunner
+    from edgeticket.formats import bundle
+
+    zeros = OnnxRunner(_StreamingSession(), "streaming", 3).initial_states(2)
+    assert [s.dtype for s in zeros] == [np.float32] * 2 and [s.shape for s in zeros] == [(2, 3), (2, 2, 2)]
+    assert all(np.array_equal(s, np.zeros_like(s)) and not np.signbit(s).any() for s in zeros)
+    assert OnnxRunner(_StreamingSession(), "streaming", 3, v_init=[0.0, -0.0]).initial_states(2)[1].tobytes() == \
+        zeros[1].tobytes()
+
+    sess = _StreamingSession()
+    r = OnnxRunner(sess, "streaming", 3, v_init=[0.5, -0.25])
+    a, b = r.initial_states(2)
+    assert a.dtype == b.dtype == np.float32 and (a == 0.5).all() and (b == -0.25).all() and b.shape == (2, 2, 2)
+    r.run(np.zeros((2, 1, 2, 2), np.float32))
+    assert [(f[0][0, 0], f[1][0, 0, 0]) for f in sess.fed] == [(0.5, -0.25), (1.5, 0.75), (2.5, 1.75)]
+
+    # open(bundle_dir, manifest) takes them from the manifest (formats.bundle.state_init)
+    manifest = {"layout": "streaming", "timesteps": 3, "target": {},
+                "lif": {"layers": ["a", "b"], "neurons": [
+                    {"kind": "lif", "v_threshold": 1.0, "v_reset": 0.5, "tau": 2.0, "k": None, "decay_input": True},
+                    {"kind": "if", "v_threshold": 1.0, "v_reset": None, "tau": None, "k": None,
+                     "decay_input": True}]}}
+    assert bundle.state_init(manifest) == [0.5, 0.0]
+    monkeypatch.setattr(onnx_runner, "make_session", lambda *a, **k: _StreamingSession())
+    assert OnnxRunner.open(tmp_path, manifest).v_init == [0.5, 0.0]
+
+    class Plain(runners.Runner):  # any backend: the base class holds v_init and fills the arrays
+        name = "plain"
+
+    p = Plain("streaming", 2, ["x.lif", "y.lif"], ["y"], v_init=[1, 0])
+    got = p.state_arrays(3, [(2,), (1, 2)])
+    assert p.v_init == [1.0, 0.0] and (got[0] == 1).all() and (got[1] == 0).all() and got[1].shape == (3, 1, 2)
+    with pytest.raises(EdgeTicketError, match="plain: 1 initial membrane values for 2 LIF layers"):
+        Plain("streaming", 2, ["x.lif", "y.lif"], ["y"], v_init=[1.0])
+
+
+def test_event_kernels_take_their_states_at_each_layers_resting_value(tmp_path):
+    """The event runner's flat state [batch, all LIF layers' floats] starts at each layer's v_init, and the
+    kernels run from there: a stem current of 1.2 (tau 4/3, threshold 1) fires at t = 0 from 0.6, not from 0."""
+    from edgeticket.device.runners.event_runner import EventRunner
+    from edgeticket.formats import etsp
+
+    stem = {"kind": etsp.CONV_IMAGE, "cin": 1, "hin": 4, "win": 4, "cout": 2, "hout": 4, "wout": 4, "k": 3,
+            "stride": 1, "pad": 1, "lif": 1, "matrix": np.zeros((9, 2), np.float32), "bias": [1.2, 1.2]}
+    conv = {"kind": etsp.CONV_SPIKES, "cin": 2, "hin": 4, "win": 4, "cout": 3, "hout": 4, "wout": 4, "k": 3,
+            "stride": 1, "pad": 1, "lif": 1, "matrix": np.zeros((18, 3), np.float32), "bias": [0.0] * 3}
+    fc = {"kind": etsp.LINEAR_SPIKES, "cin": 48, "hin": 1, "win": 1, "cout": 3, "hout": 1, "wout": 1, "k": 1,
+          "stride": 1, "pad": 0, "lif": 0, "matrix": np.zeros((48, 3), np.float32), "bias": [0.0] * 3}
+    p = tmp_path / "m.etsp"
+    etsp.write_etsp(p, (1, 4, 4), 2, 4 / 3, 1.0, 3, [stem, conv, fc])
+    assert etsp.check_header(p)["lif_sizes"] == [32, 48]
+    x = np.zeros((2, 1, 4, 4), np.float32)
+    zero = EventRunner(p, "streaming", 2, ["stem", "conv"], ["conv", "fc"])
+    assert zero.initial_states(2)[0].tobytes() == np.zeros((2, 80), np.float32).tobytes()
+    r = EventRunner(p, "streaming", 2, ["stem", "conv"], ["conv", "fc"], v_init=[0.6, -0.5])
+    (state,) = r.initial_states(2)
+    assert state.shape == (2, 80) and state.flags.c_contiguous and state.flags.writeable
+    assert (state[:, :32] == np.float32(0.6)).all() and (state[:, 32:] == -0.5).all()
+    for layout in ("streaming", "time-folded"):
+        _, c0 = EventRunner(p, layout, 2, ["stem", "conv"], ["conv", "fc"]).run(x)
+        _, c6 = EventRunner(p, layout, 2, ["stem", "conv"], ["conv", "fc"], v_init=[0.6, 0.0]).run(x)
+        assert c0["stem"][0].tolist() == [0, 0] and c6["stem"][0].tolist() == [32, 32], layout
+
+
 def test_tiny_onnx_writer_is_valid_onnx_and_runs():
     onnx = pytest.importorskip("onnx")
     import onnxruntime as ort

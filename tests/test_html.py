@@ -50,6 +50,9 @@ PLAN = {"activation_peak_bytes": 20480, "batch": 1, "budget_bytes": 4 * 2 ** 30,
         "weights_stored_bytes": 44811}
 
 
+NEURON = {"kind": "lif", "v_threshold": 1.0, "v_reset": 0.0, "tau": 4 / 3, "k": None, "decay_input": True}
+
+
 def manifest() -> dict:
     layers = []
     for name, shape, nnz in LAYERS:
@@ -59,12 +62,13 @@ def manifest() -> dict:
         layers.append({"name": name, "shape": shape, "numel": numel, "nnz": nnz, "code": "bitmask",
                        "stored_bytes": nnz * 4 + numel // 8, "ratio_to_floor": 1.01})
     return {
-        "format_version": 3, "kind": "bundle", "id": "5f06c36d5cdb", "arch": "tiny", "num_classes": 10,
+        "format_version": 4, "kind": "bundle", "id": "5f06c36d5cdb", "arch": "tiny", "num_classes": 10,
         "timesteps": 4, "layout": "time-folded", "opset": 17, "bundle_dir": "/bundles/h",
         "target": {"name": "host", "model_budget_bytes": 4 * 2 ** 30, "ram_bytes": 24 * 2 ** 30,
                    "providers": ["CPUExecutionProvider"]},
         "input": {"name": "input", "shape": ["batch", 1, 8, 8], "mean": [0.3], "std": [0.37]},
-        "lif": {"layers": ["stem_lif", "features_1_lif"], "state_shapes": [[8, 8, 8], [16, 4, 4]]},
+        "lif": {"tau": 4 / 3, "v_threshold": 1.0, "layers": ["stem_lif", "features_1_lif"],
+                "state_shapes": [[8, 8, 8], [16, 4, 4]], "neurons": [NEURON, NEURON]},
         "weights": {"format": "fp32", "storage": "packed", "layers": layers, "stored_bytes": 4505,
                     "dense_fp32_bytes": 7456, "ratio_to_floor": 1.0192, "prunable_nnz": 1048, "prunable_numel": 1864,
                     "sparsity": 0.4378},
@@ -342,6 +346,7 @@ def version_2_manifest() -> dict:
     """manifest() as format_version 2 wrote it (percent), the inverse of formats.bundle.upgrade."""
     m = manifest()
     m["format_version"] = 2
+    del m["lif"]["neurons"]
     m["validation"]["accuracy"] = {k: 100 * v for k, v in m["validation"]["accuracy"].items()}
     acc = m["source_ticket"]["accuracy"]
     m["source_ticket"]["accuracy"] = {"final": 100 * acc["final"], "best": 100 * acc["best"], "metric": V1_METRIC}
@@ -356,14 +361,14 @@ def test_inspect_page_takes_the_manifest_as_read_manifest_returns_it(tmp_path):
     d.mkdir()
     (d / "manifest.json").write_text(json.dumps(version_2_manifest()))
     got = bundle.read_manifest(d)
-    assert got["format_version"] == 3 and got["upgraded_from"] == 2
+    assert got["format_version"] == 4 and got["upgraded_from"] == 2 and got["lif"] == manifest()["lif"]
     old, new = bundle_page.inspect_html(got, profiles()), bundle_page.inspect_html(manifest(), profiles())
     svg = r'<svg class="chart".*?</svg>'
     assert re.findall(svg, old) == re.findall(svg, new)
     for page in (old, new):
         assert "28.1%" in page and "26.6%" in page and "2812" not in page
     assert "manifest format_version 2, converted on read" in old
-    with pytest.raises(EdgeTicketError, match="format_version 2, the page takes version 3: read it with"):
+    with pytest.raises(EdgeTicketError, match="format_version 2, the page takes version 4: read it with"):
         bundle_page.inspect_html(version_2_manifest(), profiles())  # as the file holds it: refused, not guessed
 
 

@@ -257,7 +257,7 @@ def test_machine_says_what_this_machine_is():
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
     assert m["arch"] == machine.machine_arch() and m["edgeticket"] == api.machine()["edgeticket"]
-    assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 3
+    assert m["emulated"] is False and m["cores"] >= 1 and m["bundle_format_version"] == 4
     r = CliRunner().invoke(main, ["machine"])
     assert r.exit_code == 0 and r.output.startswith(f"edgeticket {m['edgeticket']} on {m['arch']}")
 

@@ -98,7 +98,7 @@ def test_every_layout_and_weight_format_parses_in_the_targets_tensorrt(ticket_ne
         opset = min(DEFAULT_OPSET, target.max_opset)
         for fmt, storage in WEIGHTS:
             settings = CompileSettings(layout=layout, weights=fmt, storage=storage)
-            proto, _ = _build(to_deploy(model), layout, info, prunable, settings, opset)
+            proto, _ = _build(to_deploy(model, tuple(info["dataset"]["input_shape"])), layout, info, prunable, settings, opset)
             packed = problems(proto, target.tensorrt_version)
             folded = onnx.load_from_string(tensorrt.fold_weights(proto.SerializeToString()))
             assert problems(folded, target.tensorrt_version) == [], (target.name, layout, fmt, storage)

@@ -86,7 +86,7 @@ def test_version_1_summary_json_is_read_as_fractions(ticket, tmp_path):
 
 def test_bundle_manifest_holds_fractions(int8_bundle):
     m = json.loads((Path(int8_bundle) / names.MANIFEST).read_text())
-    assert m["format_version"] == 3
+    assert m["format_version"] == bundle.FORMAT_VERSION == 4
     v, q = m["validation"], m["validation"]["quantization"]
     assert all(0 <= x <= 1 for x in v["accuracy"].values()) and 0 <= v["prediction_agreement_with_ticket"] <= 1
     assert 0 <= q["accuracy"] <= 1 and 0 <= q["accuracy_fp32"] <= 1 and 0 <= q["prediction_agreement_with_fp32"] <= 1
@@ -97,13 +97,15 @@ def test_bundle_manifest_holds_fractions(int8_bundle):
     assert f"int8: top-1 {100 * q['accuracy']:.1f}% vs fp32 {100 * q['accuracy_fp32']:.1f}%" in text
 
 
-def test_version_2_manifest_is_read_as_version_3(int8_bundle, tmp_path):
-    """A bundle compiled before accuracies became fractions: inspect/profile read it, converted on read."""
+def test_version_2_manifest_is_read_as_version_4(int8_bundle, tmp_path):
+    """A bundle compiled before accuracies became fractions: inspect/profile read it, converted on read (to 3,
+    then to 4: lif.neurons from lif.tau / lif.v_threshold)."""
     old = tmp_path / "old"
     shutil.copytree(int8_bundle, old)
     m = json.loads((old / names.MANIFEST).read_text())
     v2 = json.loads(json.dumps(m))
     v2["format_version"] = 2
+    del v2["lif"]["neurons"]
     v = v2["validation"]
     v["accuracy"] = {k: 100 * x for k, x in v["accuracy"].items()}
     v["prediction_agreement_with_ticket"] *= 100
@@ -116,7 +118,8 @@ def test_version_2_manifest_is_read_as_version_3(int8_bundle, tmp_path):
                                        "metric": "test top-1 %, argmax of logits summed over T"}
     (old / names.MANIFEST).write_text(json.dumps(v2))
     got = api.inspect(old)  # sha256s verified: the manifest is not among the files it lists
-    assert got["format_version"] == 3 and got["upgraded_from"] == 2
+    assert got["format_version"] == 4 and got["upgraded_from"] == 2
+    assert got["lif"]["neurons"] == m["lif"]["neurons"]  # the tiny net's neurons are version 3's one LIF
     for path in (("accuracy", "ticket_pytorch"), ("accuracy", "bundle_onnxruntime"),
                  ("prediction_agreement_with_ticket",), ("quantization", "accuracy"), ("quantization", "accuracy_fp32"),
                  ("quantization", "prediction_agreement_with_fp32"), ("quantization", "max_drop")):
@@ -131,8 +134,63 @@ def test_version_2_manifest_is_read_as_version_3(int8_bundle, tmp_path):
     assert strip(describe(got)) == strip(describe(api.inspect(int8_bundle)))
     v2["format_version"] = 1
     (old / names.MANIFEST).write_text(json.dumps(v2))
-    with pytest.raises(Exception, match="format_version 1; this edgeticket reads versions 2, 3"):
+    with pytest.raises(Exception, match="format_version 1; this edgeticket reads versions 2, 3, 4"):
         bundle.read_manifest(old)
+
+
+def test_version_3_manifest_is_read_as_version_4(int8_bundle, tmp_path):
+    """A bundle compiled before manifests stated each layer's neuron: every layer the one LIF of lif.tau and
+    lif.v_threshold, hard reset to 0 (what version 3 compiled), so its states start at 0."""
+    old = tmp_path / "old"
+    shutil.copytree(int8_bundle, old)
+    m = json.loads((old / names.MANIFEST).read_text())
+    v3 = json.loads(json.dumps(m))
+    v3["format_version"] = 3
+    del v3["lif"]["neurons"]
+    (old / names.MANIFEST).write_text(json.dumps(v3))
+    got = bundle.load(old)
+    assert got["format_version"] == 4 and got["upgraded_from"] == 3
+    assert got["lif"]["neurons"] == m["lif"]["neurons"] and bundle.state_init(got) == [0.0] * len(m["lif"]["layers"])
+    assert {k: v for k, v in got.items() if k not in ("upgraded_from", "lif")} == \
+        {k: v for k, v in m.items() if k != "lif"}  # nothing else changes (fractions already)
+    del v3["lif"]["tau"]
+    (old / names.MANIFEST).write_text(json.dumps(v3))
+    with pytest.raises(Exception, match=r"manifest.json has no lif.tau: the manifest was altered"):
+        bundle.read_manifest(old)
+
+
+def _v3(**lif) -> dict:
+    return {"format_version": 3, "lif": {"tau": 2.0, "v_threshold": 0.5, "layers": ["a", "b"],
+                                         "state_shapes": [[4], [2, 2]], **lif}}
+
+
+def test_upgrade_synthesizes_the_neurons_of_a_version_3_manifest():
+    v3 = _v3()
+    got = bundle.upgrade(v3)
+    one = {"kind": "lif", "v_threshold": 0.5, "v_reset": 0.0, "tau": 2.0, "k": None, "decay_input": True}
+    assert got["format_version"] == 4 and got["upgraded_from"] == 3 and got["lif"]["neurons"] == [one, one]
+    assert got["lif"]["neurons"][0] is not got["lif"]["neurons"][1]
+    assert "neurons" not in v3["lif"] and v3["format_version"] == 3  # the argument is left as it was
+    assert bundle.state_init(got) == [0.0, 0.0] and bundle.upgrade(got) is got
+    v2 = dict(_v3(), format_version=2, validation={"accuracy": {"ticket_pytorch": 50.0}})
+    got = bundle.upgrade(v2)  # 2 -> 3 -> 4
+    assert got["upgraded_from"] == 2 and got["validation"]["accuracy"] == {"ticket_pytorch": 0.5}
+    assert got["lif"]["neurons"] == [one, one]
+    v3 = dict(_v3(), validation={"accuracy": {"ticket_pytorch": 0.5}})
+    assert bundle.upgrade(v3)["validation"] == v3["validation"]  # 3 -> 4 leaves the fractions alone
+
+
+def test_state_init_is_each_layers_resting_value():
+    from edgeticket.snn.neurons import KINDS, NeuronSpec
+
+    assert bundle.NEURON_KINDS == KINDS and bundle.NEURON_KEYS == tuple(NeuronSpec.__dataclass_fields__)
+    specs = [NeuronSpec("lif", 1.0, 0.5, tau=2.0), NeuronSpec("plif", 1.0, None, k=0.3),
+             NeuronSpec("if", 1.0, -0.25)]
+    import dataclasses
+
+    m = {"lif": {"layers": ["a", "b", "c"], "neurons": [dataclasses.asdict(s) for s in specs]}}
+    assert bundle.state_init(m) == [s.v_init for s in specs] == [0.5, 0.0, -0.25]
+    assert bundle.state_init({"lif": {"layers": ["a", "b"]}}) == [0.0, 0.0]  # never upgraded: version 3's zeros
 
 
 def test_checkpoint_state_in_percent_is_converted():

@@ -54,7 +54,7 @@ def arch_plans() -> dict:
         for level, mask in zip(LEVELS, masks):
             m = copy.deepcopy(model)
             apply_mask(m, mask)
-            deploy = to_deploy(m)
+            deploy = to_deploy(m, INPUT)
             storage = _storage(deploy, names)
             out[arch]["levels"][level] = {
                 layout: plan(deploy, layout, T, 1, INPUT, "fp32", storage, 0, 0, RUNTIME_OVERHEAD_BYTES)

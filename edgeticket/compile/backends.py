@@ -30,7 +30,7 @@ from ..errors import EdgeTicketError
 from ..formats import names as files
 from ..formats.etsp import write_etsp
 from ..formats.graph import EVENTS, graph_name
-from .deploy import lif_layers, synaptic_layers
+from .deploy import lif_layers, synaptic_layers, v_init
 from .eventnet import Unsupported, program
 from .validate import compare
 
@@ -76,7 +76,7 @@ def build_event(deploy, info: dict, target, x: np.ndarray, ort_logits: np.ndarra
     lifs = [graph_name(l.name) for l in lif_layers(deploy)]
     syns = [graph_name(s) for s in synaptic_layers(deploy)]
 
-    host = EventRunner(net_path, layout, T, lifs, syns)
+    host = EventRunner(net_path, layout, T, lifs, syns, v_init=v_init(deploy))
     logits, counts = host.run(x)
     check = compare(ort_logits, {k: v for k, v in ort_counts.items() if not k.startswith(EVENTS)}, logits, counts)
     events_equal = all(np.array_equal(ort_counts[k], counts[k]) for k in ort_counts if k.startswith(EVENTS))

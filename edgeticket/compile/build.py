@@ -22,13 +22,14 @@ from ..formats import bundle as bundle_fmt
 from ..formats import names
 from ..formats.ticket import versions
 from . import metadata, tensorrt
-from .deploy import LAYOUTS, layer_table, state_shapes, to_deploy
+from .deploy import LAYOUTS, layer_table, lif_layers, state_shapes, to_deploy, v_init
 from .memory_plan import mib, plan
 from .onnx_export import DEFAULT_OPSET, export
 from .packing import STORAGES, WEIGHT_FORMATS, dequantize, storage_summary
+from .supported import check_supported
 from .ticket_source import load as load_ticket
 from .ticket_source import resolve_ticket_dir
-from .validate import validate
+from .validate import Nets, validate
 
 INT8_MAX_DROP = 0.02  # top-1 lost on the validation samples, a fraction (2 points)
 
@@ -169,7 +170,7 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     tries.sort(key=lambda s: (s.batch != settings.batch, s.layout != settings.layout, s.weights != settings.weights))
     fits = []
     for s in tries:
-        deploy = to_deploy(model)
+        deploy = to_deploy(model, tuple(info["dataset"]["input_shape"]))
         proto, storage = _build(deploy, s.layout, info, prunable, s, opset)
         p = _plan_for(deploy, s.layout, info, s, storage, len(proto.SerializeToString()), target, overhead)
         if p["fits"]:
@@ -178,15 +179,24 @@ def _alternatives(model, info, prunable, settings, target, overhead, opset) -> l
     return fits
 
 
-def refuse_unsupported(model, info: dict) -> None:
-    """Compile exports the zoo's networks so far; a ticket of a user's own network (--arch package.module:factory)
-    searches, but its export is not built yet: one line, before any work."""
-    from ..models.imported import ImportedNet
-
-    if isinstance(model, ImportedNet):
-        raise EdgeTicketError(f"compile does not export networks of your own yet (this ticket's --arch is "
-                              f"{info['arch']}): only edgeticket's architectures compile in this version "
-                              "(docs/models.md)")
+def refuse_failed_stages(model, result: dict) -> None:
+    """Stages A and B of the validation (validate.py): one line naming where the bundle parts from the model."""
+    a, b = result["ticket_vs_deploy"], result["folding"]
+    if not a["spikes_equal"]:
+        mm = a["first_mismatch"]
+        kind = type(model.get_submodule(mm["layer"])).__name__
+        raise EdgeTicketError(f"validation failed: the bundle parts from your model at {mm['layer']} ({kind}), "
+                              f"timestep {mm['timestep']}, sample {mm['sample']} ({mm['got']:g} vs {mm['expected']:g} "
+                              "spikes): edgeticket's deploy net computes another network; report it with the ticket")
+    if not a["logits_ok"]:
+        raise EdgeTicketError(f"validation failed: the bundle's logits differ from your model's by "
+                              f"{a['logits_max_abs_diff']:.3g} with equal spikes; report it with the ticket")
+    if not b["rounding_flips_only"]:
+        mm = b["first_divergence"]
+        raise EdgeTicketError(f"validation failed: folding BatchNorm changes spikes at {mm['layer']}, timestep "
+                              f"{mm['timestep']}, sample {mm['sample']} by more than rounding (a membrane "
+                              f"{b['max_distance_to_threshold']:.3g} from the threshold flips); report it with the "
+                              "ticket")
 
 
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
@@ -197,7 +207,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     settings.check(target)
     ticket_dir = resolve_ticket_dir(ticket_dir, log)
     model, mask, info = load_ticket(ticket_dir, verify=True)
-    refuse_unsupported(model, info)
+    check_supported(model)  # one line naming a layer compile cannot export, before any work
     prunable = list(mask)
     ticket_sha = store.sha256_file(ticket_dir / names.TICKET_JSON)
     opset = settings.opset if settings.opset is not None else min(DEFAULT_OPSET, target.max_opset)
@@ -214,11 +224,12 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
     candidates = [settings.layout] if settings.layout != "auto" else list(LAYOUTS)
     chosen = None
     for layout in candidates:
-        deploy = to_deploy(model)
+        deploy = to_deploy(model, tuple(info["dataset"]["input_shape"]))
         proto, storage = _build(deploy, layout, info, prunable, settings, opset)
         metadata.attach(proto, metadata.props(info, ticket_sha=ticket_sha, layout=layout, target=target.name,
                                               bundle_id=bundle_id(ticket_sha, settings, target, layout, opset),
                                               weight_format=settings.weights, storage=settings.storage,
+                                              neurons=[asdict(l.spec) for l in lif_layers(deploy)],
                                               data_dir=data_dir))  # the graph's self-description
         data = proto.SerializeToString()
         mplan = _plan_for(deploy, layout, info, settings, storage, len(data), target, overhead)
@@ -243,13 +254,16 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
 
     # spike-exact validation against the PyTorch deploy network with the bundle's exact weights
     x, y = validation_samples(info, settings.validation_n, validation_data, data_dir)
-    runner = OnnxRunner(make_session(data), layout, int(info["timesteps"]["deploy"]))
+    runner = OnnxRunner(make_session(data), layout, int(info["timesteps"]["deploy"]), v_init=v_init(deploy))
     ref = _reference(deploy, prunable, settings.weights)
-    result = validate(model, ref, runner, x, y, int(info["timesteps"]["deploy"]), layout)
+    unfolded = to_deploy(model, tuple(info["dataset"]["input_shape"]), fold=False)
+    result = validate(Nets(model, unfolded, deploy, ref), runner, x, y, int(info["timesteps"]["deploy"]), layout)
+    refuse_failed_stages(model, result)
     if settings.weights != "fp32":
-        fproto, _ = _build(to_deploy(model), layout, info, prunable,
+        fproto, _ = _build(to_deploy(model, tuple(info["dataset"]["input_shape"])), layout, info, prunable,
                            CompileSettings(layout, "fp32", "packed", settings.batch, settings.validation_n), opset)
-        fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]))
+        fp32_runner = OnnxRunner(make_session(fproto.SerializeToString()), layout, int(info["timesteps"]["deploy"]),
+                                 v_init=v_init(deploy))
         fl, _ = fp32_runner.run(x, with_counts=False)
         ql, _ = runner.run(x, with_counts=False)
         has_labels = bool((y >= 0).all())
@@ -263,7 +277,7 @@ def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "
         if not result["quantization"]["passed"]:
             raise EdgeTicketError(f"{settings.weights} weights lose {100 * drop:.2f} points of top-1 on the {len(x)} "
                                   f"validation samples (limit {100 * INT8_MAX_DROP:g}); use --weights fp32 or fp16")
-    if not result["spikes_equal"]:
+    if not result["spikes_equal"]:  # stage C
         mm = result["first_mismatch"]
         raise EdgeTicketError(f"validation failed: onnxruntime spikes differ from PyTorch at layer {mm['layer']}, "
                               f"timestep {mm['timestep']}, sample {mm['sample']} ({mm['got']} vs {mm['expected']})")
@@ -305,7 +319,7 @@ def _build_backends(settings, deploy, info, target, x, runner, layout, storage, 
         except be.Unsupported as e:
             if explicit:
                 raise EdgeTicketError(f"--backend event: {e}; use --backend onnxruntime") from None
-            out["event"] = {"built": False, "reason": str(e)}
+            out["event"] = {"built": False, "reason": str(e), "skipped_layers": e.layers}
             log(f"note: event backend skipped: {e}")
         except EdgeTicketError as e:
             if explicit:
@@ -357,9 +371,10 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
         "num_classes": info["dataset"]["num_classes"],
         "outputs": {"logits": "summed over T (time-folded) or of one step (streaming: sum T calls)",
                     "spikes": "spikes__<layer>: counts per timestep per sample"},
-        "lif": {"tau": float(info["hparams"]["model"]["tau"]), "v_threshold": float(info["hparams"]["model"]["v_threshold"]),
+        "lif": {"tau": lif_layers(deploy)[0].spec.tau, "v_threshold": lif_layers(deploy)[0].spec.v_threshold,
                 "layers": runner.layers,
-                "state_shapes": [list(s) for s in state_shapes(deploy, tuple(info["dataset"]["input_shape"]))]},
+                "state_shapes": [list(s) for s in state_shapes(deploy, tuple(info["dataset"]["input_shape"]))],
+                "neurons": [asdict(l.spec) for l in lif_layers(deploy)]},
         "weights": {"format": settings.weights, "storage": settings.storage,
                     **{k: v for k, v in storage.items() if k != "graph"}},
         "graph": storage["graph"],

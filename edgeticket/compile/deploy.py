@@ -12,15 +12,22 @@ profiling.
 from __future__ import annotations
 
 import copy
+import types
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from spikingjelly.activation_based import layer as sj_layer
 
 from ..device.runners import stream
+from ..errors import EdgeTicketError
 from ..snn.neurons import NeuronSpec, spec_of, step
 from .fold import fold_batchnorm
+from .graph_probe import bn_pairs, image_fed, probe
 
 LAYOUTS = ("time-folded", "streaming")
+DROPOUTS = (nn.Dropout, nn.Dropout2d, sj_layer.Dropout)  # spikingjelly's Dropout (one mask over T) is its own class
 
 
 class PlainNeuron(nn.Module):
@@ -56,41 +63,105 @@ class PlainNeuron(nn.Module):
         return out
 
 
-def to_deploy(model: nn.Module) -> nn.Module:
-    """A copy of a trained SpikingNet with BN folded and each neuron a PlainNeuron of its NeuronSpec (a neuron
-    outside the table is one line naming it), in eval mode, contiguous."""
+def to_deploy(model: nn.Module, input_shape: tuple[int, int, int], fold: bool = True) -> nn.Module:
+    """A copy of a trained SpikingNet (the zoo's or a user's) with each neuron a PlainNeuron of its NeuronSpec (a
+    neuron outside the table is one line naming it) and, with `fold`, each BatchNorm folded into the layer its
+    dataflow follows; in eval mode, contiguous. The copy records which synaptic layers read the image
+    (`image_layers`: {name: runs every timestep, else once per call}), found by one dry run (graph_probe), not by their names."""
     from spikingjelly.activation_based import neuron
 
     net = copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format)
-    fold_batchnorm(net)
     for name, mod in list(net.named_modules()):
         for cname, child in list(mod.named_children()):
+            full = f"{name}.{cname}" if name else cname
             if isinstance(child, neuron.BaseNode):
-                full = f"{name}.{cname}" if name else cname
                 setattr(mod, cname, PlainNeuron(spec_of(child, full), full))
+            elif isinstance(child, DROPOUTS):
+                setattr(mod, cname, nn.Identity())  # the identity in eval
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            m.forward = types.MethodType(_linear_rows, m)
+        if getattr(m, "step_mode", None) == "m" and not isinstance(m, neuron.BaseNode) and not any(m.children()):
+            m.forward = types.MethodType(_seq_forward, m)
+    graph = probe(net, tuple(input_shape))
+    _static_pools(net, graph)
+    if fold:
+        fold_batchnorm(net, bn_pairs(graph))
+    net.image_layers = image_fed(graph)
     net.forward = net.forward_seq  # no spikingjelly state to reset any more
     for p in net.parameters():
         p.requires_grad_(False)
     return net
 
 
+def _torch_forward(m: nn.Module):
+    """The forward of the torch.nn class a spikingjelly layer extends (layer.Conv2d -> nn.Conv2d.forward)."""
+    return next(c.forward for c in type(m).__mro__ if c.__module__.startswith("torch.nn.modules") and c is not nn.Module)
+
+
+def _seq_forward(self: nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
+    """A multi-step spikingjelly layer as spikingjelly runs it ([T, B, ...] -> the layer on [T*B, ...] -> back), with
+    a view instead of unflatten: spikingjelly's unflatten bakes the traced batch size into the ONNX graph."""
+    y = _torch_forward(self)(self, x_seq.flatten(0, 1))
+    return y.view(int(x_seq.shape[0]), -1, *[int(d) for d in y.shape[1:]])  # static T and C, H, W: ONNX's pooling
+    # export needs the spatial size; the batch stays dynamic (-1)
+
+
+def _static_pools(net: nn.Module, graph) -> None:
+    """An AdaptiveAvgPool2d to a size other than 1x1 becomes the AvgPool2d it equals on its input size (kernel =
+    stride = input / output): ONNX's exporter cannot export it where the input size is traced (a dynamic batch).
+    An input size the output does not divide is one line naming the layer."""
+    for c in graph.leaves():
+        m = c.module
+        if not isinstance(m, nn.AdaptiveAvgPool2d):
+            continue
+        out = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size, m.output_size)
+        h, w = c.in_shape[-2:]
+        out = tuple(d if o is None else o for o, d in zip(out, (h, w)))
+        if out == (1, 1):
+            continue  # GlobalAveragePool
+        if h % out[0] or w % out[1]:
+            raise EdgeTicketError(f"{c.name}: AdaptiveAvgPool2d to {out} on a {h}x{w} input: compile exports adaptive "
+                                  "pooling where the output size divides the input size (or to 1x1)")
+        k = (h // out[0], w // out[1])
+        pool = sj_layer.AvgPool2d(k, k, step_mode=getattr(m, "step_mode", "s"))
+        if getattr(m, "step_mode", None) == "m":
+            pool.forward = types.MethodType(_seq_forward, pool)
+        parent, _, attr = c.name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, attr, pool)
+
+
+def _linear_rows(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """nn.Linear on rows: an input of more than 2 dims (a multi-step layer.Linear sees [T, B, F]) runs as [T*B, F]
+    and is viewed back, so the export is a Gemm on the weight itself (a MatMul would constant-fold its transpose
+    into a new initializer, and the prunable weight would vanish from the graph). Same sums, same order."""
+    if x.dim() <= 2:
+        return nn.Linear.forward(self, x)
+    y = F.linear(x.reshape(-1, x.shape[-1]), self.weight, self.bias)
+    return y.view(*x.shape[:-1], y.shape[-1])
+
+
 def lif_layers(net: nn.Module) -> list[PlainNeuron]:
     return [m for m in net.modules() if isinstance(m, PlainNeuron)]
+
+
+def per_sample(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """x [rows, ...] or [T, B, ...] (a multi-step spikingjelly layer's input) as [rows, features]."""
+    return x.reshape(rows, -1)
 
 
 class InputCounter:
     """Counts the nonzero inputs of each synaptic layer (conv/linear fed by spikes) per timestep and sample:
     with binary spikes this is the number of presynaptic events, exact through max-pooling. Used for SynOps."""
 
-    def __init__(self, net: nn.Module, timesteps: int, layers: list[str]):
+    def __init__(self, net: nn.Module, timesteps: int, batch: int, layers: list[str]):
         self.counts: dict[str, torch.Tensor] = {}
         mods = dict(net.named_modules())
-        self.handles = [mods[n].register_forward_pre_hook(self._hook(n, timesteps)) for n in layers]
+        self.handles = [mods[n].register_forward_pre_hook(self._hook(n, timesteps, batch)) for n in layers]
 
-    def _hook(self, name, T):
+    def _hook(self, name, T, B):
         def hook(mod, args):
-            x = args[0]
-            self.counts[name] = (x != 0).flatten(1).sum(1).to(torch.float32).view(T, -1)
+            self.counts[name] = (per_sample(args[0], T * B) != 0).sum(1).to(torch.float32).view(T, B)
         return hook
 
     def remove(self):
@@ -99,8 +170,8 @@ class InputCounter:
 
 
 def synaptic_layers(net: nn.Module) -> list[str]:
-    """Module names of the conv/linear layers whose input is a spike train (all but the stem)."""
-    return [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n != "stem.conv"]
+    """Module names of the conv/linear layers whose input is a spike train (all but those reading the image)."""
+    return [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in net.image_layers]
 
 
 class TimeFolded(nn.Module):
@@ -113,7 +184,8 @@ class TimeFolded(nn.Module):
         self.count_inputs = count_inputs
 
     def forward(self, x: torch.Tensor):
-        counter = InputCounter(self.net, self.timesteps, synaptic_layers(self.net)) if self.count_inputs else None
+        counter = InputCounter(self.net, self.timesteps, x.shape[0], synaptic_layers(self.net)) \
+            if self.count_inputs else None
         try:
             logits = self.net.forward_seq(x)
         finally:
@@ -137,7 +209,7 @@ class Streaming(nn.Module):
         layers = lif_layers(self.net)
         for l, v in zip(layers, states):
             l.v0 = v
-        counter = InputCounter(self.net, 1, synaptic_layers(self.net)) if self.count_inputs else None
+        counter = InputCounter(self.net, 1, x.shape[0], synaptic_layers(self.net)) if self.count_inputs else None
         try:
             logits = self.net.forward_seq(x)[0]
         finally:
@@ -157,6 +229,16 @@ def state_shapes(net: nn.Module, input_shape: tuple[int, int, int]) -> list[tupl
     return [l.shape for l in lif_layers(net)]
 
 
+def v_init(net: nn.Module) -> list[float]:
+    """Each neuron layer's first membrane value (its resting value), in graph order: what the runners start at."""
+    return [l.spec.v_init for l in lif_layers(net)]
+
+
+def initial_states(net: nn.Module, batch: int, input_shape: tuple) -> list[torch.Tensor]:
+    """The streaming layout's first states: each neuron at its resting value (NeuronSpec.v_init)."""
+    return [torch.full((batch, *s), l.spec.v_init) for l, s in zip(lif_layers(net), state_shapes(net, input_shape))]
+
+
 @torch.no_grad()
 def run_torch(net: nn.Module, x: torch.Tensor, timesteps: int, layout: str):
     """Reference execution in PyTorch of exactly the exported computation.
@@ -171,28 +253,31 @@ def run_torch(net: nn.Module, x: torch.Tensor, timesteps: int, layout: str):
         out = step(x, *states)
         return out[0], list(out[1:1 + L]), out[1 + L:]
 
-    states = [torch.zeros(x.shape[0], *s) for s in state_shapes(net, tuple(x.shape[1:]))]
+    states = initial_states(net, x.shape[0], tuple(x.shape[1:]))
     total, counts = stream(one, states, timesteps, stack=torch.stack)
     return total, dict(zip(names, counts))
 
 
 @torch.no_grad()
 def layer_table(net: nn.Module, input_shape: tuple, timesteps: int) -> list[dict]:
-    """Per conv/linear layer: input and output shape per sample, weight numel and nonzeros, dense MACs per call
-    and whether its input is the image (once per call: direct encoding) or spikes (every timestep)."""
+    """Per conv/linear layer: input and output shape per sample, weight numel and nonzeros, dense MACs per call,
+    whether its input is the image (direct encoding) or spikes, and how often it runs per call (spikes: every
+    timestep; the image: once, or every timestep where the network repeats the image over T)."""
     rows, mods = [], dict(net.named_modules())
     syn = set(synaptic_layers(net))
 
     def hook(name):
-        def h(mod, args, out):
-            w = mod.weight
+        def h(mod, args, out):  # at T = 1, batch 1: every tensor holds one sample
+            w, dims = mod.weight, (3 if isinstance(mod, nn.Conv2d) else 1)
             per_pos = int(w[0].numel()) if isinstance(mod, nn.Conv2d) else int(w.shape[1])
-            out_positions = int(out[0].numel() // w.shape[0])
+            out_positions = int(out.numel() // w.shape[0])
+            once = name not in syn and not net.image_layers.get(name, False)
             rows.append({"name": name, "kind": "conv" if isinstance(mod, nn.Conv2d) else "linear",
-                         "in_shape": list(args[0].shape[1:]), "out_shape": list(out.shape[1:]),
+                         "in_shape": list(args[0].shape[-dims:]), "out_shape": list(out.shape[-dims:]),
                          "numel": int(w.numel()), "nnz": int((w != 0).sum()),
-                         "in_neurons": int(args[0][0].numel()), "out_positions": out_positions,
+                         "in_neurons": int(args[0].numel()), "out_positions": out_positions,
                          "input": "spikes" if name in syn else "image",
+                         "runs_per_call": 1 if once else timesteps,
                          "macs_per_step_dense": int(w.numel()) * out_positions,
                          "fan_in": per_pos})
         return h
@@ -205,8 +290,7 @@ def layer_table(net: nn.Module, input_shape: tuple, timesteps: int) -> list[dict
         for h in handles:
             h.remove()
     for r in rows:
-        steps = 1 if r["input"] == "image" else timesteps
-        r["macs_per_sample_dense"] = r["macs_per_step_dense"] * steps
+        r["macs_per_sample_dense"] = r["macs_per_step_dense"] * r["runs_per_call"]
         # synaptic events if every input neuron fired: each input reaches nnz * out_positions / in_neurons targets
         r["mean_fanout_nonzero"] = r["nnz"] * r["out_positions"] / max(r["in_neurons"], 1)
     return rows

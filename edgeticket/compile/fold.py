@@ -1,5 +1,7 @@
-"""Fold BatchNorm into the preceding convolution (inference form), keeping the mask: folded weights of pruned
-positions stay exactly zero (0 * scale = 0)."""
+"""Fold BatchNorm into the Conv2d/Linear before it (inference form), in place, keeping the mask: folded weights of
+pruned positions stay exactly zero (0 * scale = 0). The pairs come from the network's dataflow
+(graph_probe.bn_pairs), not from layer names, so the zoo and a user's network fold alike; the layer keeps its
+class (a spikingjelly layer.Conv2d stays one, with its step mode) and the BatchNorm becomes an Identity."""
 
 from __future__ import annotations
 
@@ -8,36 +10,25 @@ from torch import nn
 
 
 @torch.no_grad()
-def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+def fold_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    """layer.weight *= scale per output channel; layer.bias = (bias - mean) * scale + beta."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, bias=True)
-    out.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-    b = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    out.bias.copy_((b - bn.running_mean) * scale + bn.bias)
-    return out.to(memory_format=torch.contiguous_format)
+    b = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+    bias = (b - bn.running_mean) * scale + bn.bias
+    weight = layer.weight * scale.view(-1, *([1] * (layer.weight.dim() - 1)))
+    layer.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
+    layer.bias = nn.Parameter(bias, requires_grad=False)
 
 
-def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
-    """In place: every (conv, bn) pair known to the model zoo becomes (folded conv, Identity).
-    Pairs are attributes (conv, bn), (conv2, bn2) or consecutive entries of an nn.Sequential.
-    Returns the folded pairs (by module name)."""
-    folded = []
-    for name, mod in list(model.named_modules()):
-        prefix = f"{name}." if name else ""
-        for c, b in (("conv", "bn"), ("conv2", "bn2")):
-            conv, bn = getattr(mod, c, None), getattr(mod, b, None)
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                setattr(mod, c, fold_conv_bn(conv, bn))
-                setattr(mod, b, nn.Identity())
-                folded.append((prefix + c, prefix + b))
-        if isinstance(mod, nn.Sequential):
-            for i in range(len(mod) - 1):
-                if isinstance(mod[i], nn.Conv2d) and isinstance(mod[i + 1], nn.BatchNorm2d):
-                    mod[i] = fold_conv_bn(mod[i], mod[i + 1])
-                    mod[i + 1] = nn.Identity()
-                    folded.append((f"{prefix}{i}", f"{prefix}{i + 1}"))
-    remaining = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
-    if remaining:
-        raise ValueError(f"BatchNorm layers without a preceding conv to fold into: {remaining}")
-    return folded
+def _parent(model: nn.Module, path: str) -> tuple[nn.Module, str]:
+    parent, _, attr = path.rpartition(".")
+    return (model.get_submodule(parent) if parent else model), attr
+
+
+def fold_batchnorm(model: nn.Module, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """In place: each (layer, bn) pair becomes (folded layer, Identity). Returns the pairs."""
+    for layer_path, bn_path in pairs:
+        fold_into(model.get_submodule(layer_path), model.get_submodule(bn_path))
+        parent, attr = _parent(model, bn_path)
+        setattr(parent, attr, nn.Identity())
+    return pairs

@@ -23,7 +23,7 @@ from torch import nn
 from .deploy import PlainNeuron, Streaming, TimeFolded, lif_layers, state_shapes
 
 RUNTIME_OVERHEAD_BYTES = 80 * 2**20
-LEAVES = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AdaptiveAvgPool2d, PlainNeuron)
+LEAVES = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, PlainNeuron)
 
 
 def _nbytes(t) -> int:

@@ -23,7 +23,7 @@ _OUTPUTS = {
     "streaming": {
         graph.LOGITS: "[batch, K] float32: logits of this timestep; call the graph T times and sum them",
         graph.STATE_OUT + "<layer>": "membrane potential after this step: feed it back as " + graph.STATE_IN
-                                     + "<layer> on the next call (zeros at t = 0)",
+                                     + "<layer> on the next call (at t = 0: the neuron's v_reset, 0 for soft reset)",
         graph.SPIKES + "<layer>": "[batch]: spikes of each LIF layer in this timestep per sample",
         graph.EVENTS + "<layer>": "[batch]: nonzero inputs of each conv/linear layer fed by spikes in this timestep",
     },
@@ -31,7 +31,8 @@ _OUTPUTS = {
 
 _LAYOUTS = {
     "time-folded": "One call runs all {T} timesteps (logits summed over T).",
-    "streaming": "One call is one of the {T} timesteps: membrane states go in as v__<layer> (zeros at t = 0) and "
+    "streaming": "One call is one of the {T} timesteps: membrane states go in as v__<layer> (at t = 0 each neuron's "
+                 "v_reset, 0 with soft reset) and "
                  "come out as v_out__<layer>; sum the logits of T calls.",
 }
 
@@ -41,11 +42,11 @@ def _json(v) -> str:
 
 
 def props(info: dict, *, ticket_sha: str, bundle_id: str, layout: str, weight_format: str, storage: str,
-          target: str, data_dir: Optional[str] = None) -> dict[str, str]:
-    """The edgeticket.* key/value pairs of one bundle graph (info: the ticket's ticket.json)."""
+          target: str, neurons: list[dict], data_dir: Optional[str] = None) -> dict[str, str]:
+    """The edgeticket.* key/value pairs of one bundle graph (info: the ticket's ticket.json; neurons: each spiking
+    layer's NeuronSpec as a dict, in graph order)."""
     ds = info["dataset"]
     T = int(info["timesteps"]["deploy"])
-    hp_model = info["hparams"]["model"]
     if data_dir is None:
         data_dir = info["hparams"].get("data", {}).get("data_dir")
     labels = class_names(ds["name"], int(ds["num_classes"]), data_dir)
@@ -71,8 +72,9 @@ def props(info: dict, *, ticket_sha: str, bundle_id: str, layout: str, weight_fo
         K.WEIGHT_FORMAT: weight_format,
         K.WEIGHT_STORAGE: storage,
         K.OUTPUTS: _json(_OUTPUTS[layout]),
-        K.LIF: _json({"tau": float(hp_model["tau"]), "v_threshold": float(hp_model["v_threshold"]),
-                      "reset": "hard, to 0", "update": "h = v + (x - v) / tau; s = (h >= v_threshold); v = h * (1 - s)"}),
+        K.LIF: _json({"tau": neurons[0]["tau"], "v_threshold": neurons[0]["v_threshold"], "neurons": neurons,
+                      "update": "per kind, as in edgeticket's docs/models.md (the neuron table); the state starts "
+                                "at v_reset (0 with soft reset, v_reset None)"}),
         K.GRAPH: names.MODEL,
     }
 

@@ -11,6 +11,7 @@ Modules with children (Sequential, the user's blocks) are walked, their own forw
 
 from __future__ import annotations
 
+from spikingjelly.activation_based import layer as sj_layer
 from torch import nn
 
 from ..errors import EdgeTicketError
@@ -43,9 +44,8 @@ def leaf_problem(m: nn.Module) -> str | None:
     if isinstance(m, nn.AvgPool2d):
         return None if m.divisor_override is None else f"divisor_override={m.divisor_override}"
     if isinstance(m, (nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Dropout,
-                      nn.Dropout2d, nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)):  # empty containers:
-        return None  # the identity (a ResNet's plain shortcut)
-        return None
+                      nn.Dropout2d, sj_layer.Dropout, nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+        return None  # (an empty container is the identity: a ResNet's plain shortcut)
     return "not a layer compile exports"
 
 

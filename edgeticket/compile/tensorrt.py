@@ -91,7 +91,7 @@ def check_equal(folded: bytes, reference, layout: str, timesteps: int, x: np.nda
     bundle's model.onnx runner `reference`."""
     from ..device.runners.onnx_runner import OnnxRunner, make_session
 
-    runner = OnnxRunner(make_session(folded), layout, timesteps)
+    runner = OnnxRunner(make_session(folded), layout, timesteps, v_init=reference.v_init)
     logits, counts = runner.run(x)
     ref_logits, ref_counts = reference.run(x)
     spikes_equal = all(np.array_equal(counts[k], ref_counts[k]) for k in ref_counts)

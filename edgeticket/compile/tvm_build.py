@@ -144,7 +144,7 @@ def build_tvm(tmp: Path, target, onnx_bytes: bytes, layout: str, x: np.ndarray, 
         build_module(mod, tvm.target.Target(host_llvm(tvm))).export_library(str(host_lib))
     lif = ort_runner.layers
     shapes = [list(s) for s in ort_runner.state_shapes] if layout == "streaming" else []
-    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, ort_runner.synapses, shapes)
+    tr = TvmRunner(host_lib, layout, ort_runner.timesteps, lif, ort_runner.synapses, shapes, v_init=ort_runner.v_init)
     ol, oc = ort_runner.run(x)
     tl, tc = tr.run(x)
     check = compare(ol, {k: v for k, v in oc.items() if not k.startswith(EVENTS)}, tl, tc)

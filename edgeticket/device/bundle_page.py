@@ -6,8 +6,9 @@ layer and timestep, synaptic operations, backend latencies side by side, peak RS
     html = inspect_html(manifest, load_profiles(bundle_dir))     # or write_inspect_html(bundle_dir, out)
 
 Standard library only (the base install), like device/html.py which draws it. The manifest is taken as
-`formats.bundle.read_manifest` / `load` return it (format_version 3: sparsity, accuracies and agreements are
-fractions; a version-2 file, percent, is converted there, the one place): the page converts and guesses no units.
+`formats.bundle.read_manifest` / `load` return it (format_version 4: sparsity, accuracies and agreements are
+fractions; a version-2 file, percent, or a version-3 one, without lif.neurons, is converted there, the one place):
+the page converts and guesses no units.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import EdgeTicketError
 from ..formats import names
 
 LOCAL = "this machine"
-MANIFEST_VERSION = 3  # formats.bundle.FORMAT_VERSION (not imported here: formats.bundle imports numpy)
+MANIFEST_VERSION = 4  # formats.bundle.FORMAT_VERSION (not imported here: formats.bundle imports numpy)
 # validation.quantization's fractions (docs/bundle-format.md), shown in percent
 QUANTIZATION_FRACTIONS = ("accuracy", "accuracy_fp32", "prediction_agreement_with_fp32", "max_drop")
 
@@ -418,7 +419,7 @@ def _profiles_section(profiles: list) -> H.Raw:
 
 def inspect_html(manifest: dict, profiles: Optional[list] = None) -> str:
     """The bundle page: a single self-contained HTML document (no script, nothing fetched).
-    manifest: as formats.bundle.read_manifest / load / api.inspect return it (format_version 3, fractions;
+    manifest: as formats.bundle.read_manifest / load / api.inspect return it (format_version 4, fractions;
     "bundle_dir" is shown when present); a manifest of another format_version (a version-2 file as it was read
     from disk, percent) is refused, never guessed at. profiles: the bundle folder's profile JSONs (load_profiles),
     or None."""

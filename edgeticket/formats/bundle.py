@@ -1,16 +1,21 @@
 """Bundle folders (docs/bundle-format.md): reading and checking them needs numpy alone.
 
+format_version 4: `lif.neurons` states each spiking layer's neuron (kind lif / plif / if, threshold, reset,
+tau or k, decay_input; one per `lif.layers`), and every runner starts the membrane at the neuron's resting value
+(`state_init`: v_reset, 0 for a soft reset) instead of 0. A version-3 manifest is converted on read (`upgrade`):
+every layer the one LIF of `lif.tau` / `lif.v_threshold`, hard reset to 0, decay_input (what version 3 ran).
 format_version 3: accuracies and agreements are fractions in [0, 1] (`validation.accuracy`,
 `validation.prediction_agreement_with_ticket`, `validation.quantization`, `source_ticket.accuracy`), and the
 quantization limit is `max_drop` (a fraction); version 2 held them in percent (`max_drop_points`) and is converted
-on read (`upgrade`). format_version 2: the event-driven backend is `backends.event` with its files under event/,
-the validation samples are validation.npz (version 1 called them `sparse` and calib.npz): a version-1 bundle is
-re-compiled.
+on read (`upgrade`, then to 4 as above). format_version 2: the event-driven backend is `backends.event` with its
+files under event/, the validation samples are validation.npz (version 1 called them `sparse` and calib.npz): a
+version-1 bundle is re-compiled.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +26,8 @@ from . import names
 from .ticket import checked_files, upgrade_accuracy
 from .ticket import percent_to_fraction as _fraction
 
-FORMAT_VERSION = 3
-READS = (2, 3)  # format_versions read_manifest accepts (older ones are converted to FORMAT_VERSION)
+FORMAT_VERSION = 4
+READS = (2, 3, 4)  # format_versions read_manifest accepts (older ones are converted to FORMAT_VERSION)
 
 
 def read_manifest(bundle_dir: Path) -> dict:
@@ -57,11 +62,22 @@ def _read(bundle_dir: Path) -> dict:
 
 def upgrade(m: dict) -> dict:
     """A manifest of any version in READS as FORMAT_VERSION has it: the one place old manifests are converted
-    (version 2 -> 3: percent -> fractions). `format_version` then reads FORMAT_VERSION; `upgraded_from` keeps the
-    version the file holds."""
-    if m.get("format_version") == FORMAT_VERSION:
+    (version 2 -> 3: percent -> fractions; 3 -> 4: `lif.neurons` from `lif.tau` / `lif.v_threshold`). A version-2
+    manifest goes through both. `format_version` then reads FORMAT_VERSION; `upgraded_from` keeps the version the
+    file holds. The argument is not changed."""
+    src = m.get("format_version")
+    if src == FORMAT_VERSION:
         return m
-    m = dict(m, format_version=FORMAT_VERSION, upgraded_from=m.get("format_version"))
+    m = dict(m, format_version=FORMAT_VERSION, upgraded_from=src)
+    if src == 2:
+        _fractions(m)
+    if src in (2, 3):
+        _neurons_from_lif(m)
+    return m
+
+
+def _fractions(m: dict) -> None:
+    """Version 2 -> 3, in place on the (shallow) copy upgrade made: percent -> fractions."""
     if isinstance(m.get("source_ticket"), dict) and isinstance(m["source_ticket"].get("accuracy"), dict):
         m["source_ticket"] = dict(m["source_ticket"], accuracy=upgrade_accuracy(m["source_ticket"]["accuracy"]))
     v = m.get("validation")
@@ -80,7 +96,29 @@ def upgrade(m: dict) -> dict:
                 q["max_drop"] = _fraction(q.pop("max_drop_points"))
             v["quantization"] = q
         m["validation"] = v
-    return m
+
+
+def _neurons_from_lif(m: dict) -> None:
+    """Version 3 -> 4: every LIF layer the network's one neuron (what version 3 compiled and ran: LIF of
+    `lif.tau` and `lif.v_threshold`, hard reset to 0, decay_input). A lif without layers is left for
+    check_manifest to name; missing tau / v_threshold are named there too (as lif.tau, lif.v_threshold)."""
+    lif = m.get("lif")
+    if not isinstance(lif, dict) or "neurons" in lif or not isinstance(lif.get("layers"), list):
+        return
+    one = {"kind": "lif", "v_threshold": lif.get("v_threshold"), "v_reset": 0.0, "tau": lif.get("tau"), "k": None,
+           "decay_input": True}
+    m["lif"] = dict(lif, neurons=[dict(one) for _ in lif["layers"]])
+
+
+def state_init(manifest: dict) -> list[float]:
+    """Each LIF layer's resting membrane value, in `lif.layers` order: where the streaming states (and the event
+    kernels' states) start. v_reset for a hard reset, 0 for a soft one (snn/neurons.py NeuronSpec.v_init). A
+    manifest without `lif.neurons` (before version 4, not passed through `upgrade`) reset every neuron to 0."""
+    lif = manifest["lif"]
+    neurons = lif.get("neurons")
+    if neurons is None:
+        return [0.0] * len(lif["layers"])
+    return [0.0 if n["v_reset"] is None else float(n["v_reset"]) for n in neurons]
 
 
 def required_files(manifest: dict) -> list[str]:
@@ -125,6 +163,13 @@ def load(bundle_dir: Path, verify_files: bool = True) -> dict:
         verify(bundle_dir, m)
     check_graph(bundle_dir, m)
     return m
+
+
+def runs_per_call(layer: dict, timesteps: int) -> int:
+    """How often a `layers` row runs per inference: spikes every timestep; the image once, or every timestep where
+    the network repeats the image over T (`runs_per_call`, written from format_version 4 on; before, the image layer
+    ran once)."""
+    return int(layer.get("runs_per_call", 1 if layer["input"] == "image" else timesteps))
 
 
 def synaptic_layers(manifest: dict) -> list[str]:
@@ -179,6 +224,16 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v) -> bool:
+    """A finite JSON number (not a bool; not an integer too large for a float)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 class _Fields:
     """Look-ups into the manifest by dotted key: a missing key, or a value of the wrong type or range, is one line
     naming the key, the file and the fix."""
@@ -216,6 +271,14 @@ class _Fields:
             return None
         if not _is_int(v) or v < least or (most is not None and v > most):
             self.fail(key, f"an integer >= {least}" if most is None else f"an integer in [{least}, {most}]", v)
+        return v
+
+    def number(self, key: str, positive: bool = False, optional: bool = False):
+        v = self.get(key, optional)
+        if v is None and optional:
+            return None
+        if not _is_number(v) or (positive and v <= 0):
+            self.fail(key, "a finite number > 0" if positive else "a finite number", v)
         return v
 
     def text(self, key: str, choices: tuple | None = None, optional: bool = False):
@@ -259,6 +322,10 @@ def check_manifest(bundle_dir: Path, m: dict) -> None:
         f.fail("lif.state_shapes", f"a list of {len(lifs)} shapes (one per lif.layers)", states)
     for i, s in enumerate(states):
         f.shape(f"lif.state_shapes[{i}]", s)
+    if m.get("upgraded_from") in (2, 3):  # lif.neurons was made from these (upgrade): name them, not it
+        f.number("lif.tau", positive=True)
+        f.number("lif.v_threshold")
+    _check_neurons(f, len(lifs))
     f.obj("target")
     f.text("target.name")
     f.integer("target.model_budget_bytes", 1)
@@ -295,6 +362,40 @@ def check_manifest(bundle_dir: Path, m: dict) -> None:
             f.fail("graph.op_types", "op type -> count", ops)
 
 
+NEURON_KINDS = ("lif", "plif", "if")  # snn/neurons.py KINDS (not imported here: it imports torch)
+NEURON_KEYS = ("kind", "v_threshold", "v_reset", "tau", "k", "decay_input")
+
+
+def _check_neurons(f: _Fields, n: int) -> None:
+    """`lif.neurons`: one neuron per lif.layers entry, as snn/neurons.py NeuronSpec has it (a lif neuron needs its
+    tau, a plif its k; v_reset null is a soft reset)."""
+    neurons = f.get("lif.neurons")
+    if not isinstance(neurons, list) or len(neurons) != n:
+        f.fail("lif.neurons", f"a list of {n} neurons (one per lif.layers)", neurons)
+    for i, nr in enumerate(neurons):
+        key = f"lif.neurons[{i}]"
+        if not isinstance(nr, dict):
+            f.fail(key, "an object", nr)
+        for k in NEURON_KEYS:
+            if k not in nr:
+                f.fail(f"{key}.{k}", "")
+        if nr["kind"] not in NEURON_KINDS:
+            f.fail(f"{key}.kind", f"one of {', '.join(NEURON_KINDS)}", nr["kind"])
+        if not _is_number(nr["v_threshold"]):
+            f.fail(f"{key}.v_threshold", "a finite number", nr["v_threshold"])
+        if nr["v_reset"] is not None and not _is_number(nr["v_reset"]):
+            f.fail(f"{key}.v_reset", "a finite number, or null (soft reset)", nr["v_reset"])
+        tau, k = nr["tau"], nr["k"]
+        if (tau is not None or nr["kind"] == "lif") and not (_is_number(tau) and tau > 0):
+            f.fail(f"{key}.tau", "a finite number > 0" + (" (a lif neuron's time constant)"
+                                                          if nr["kind"] == "lif" else ", or null"), tau)
+        if (k is not None or nr["kind"] == "plif") and not (_is_number(k) and 0 <= k <= 1):
+            f.fail(f"{key}.k", "a number in [0, 1]" + (" (a plif neuron's sigmoid(w))"
+                                                       if nr["kind"] == "plif" else ", or null"), k)
+        if not isinstance(nr["decay_input"], bool):
+            f.fail(f"{key}.decay_input", "true or false", nr["decay_input"])
+
+
 _LAYER_INTS = ("nnz", "out_positions", "macs_per_sample_dense")
 
 
@@ -324,6 +425,9 @@ def _check_layers(f: _Fields) -> None:
                 f.fail(f"{key}.{k}", "")
             if not _is_int(L[k]) or L[k] < (1 if k == "out_positions" else 0):
                 f.fail(f"{key}.{k}", f"an integer >= {1 if k == 'out_positions' else 0}", L[k])
+        runs = L.get("runs_per_call", _MISSING)  # written since edgeticket 0.5 (runs_per_call reads older ones)
+        if runs is not _MISSING and not (_is_int(runs) and 1 <= runs <= MAX_TIMESTEPS):
+            f.fail(f"{key}.runs_per_call", f"an integer in [1, {MAX_TIMESTEPS}]", runs)
         fan = L.get("mean_fanout_nonzero", _MISSING)
         if fan is _MISSING:
             f.fail(f"{key}.mean_fanout_nonzero", "")

@@ -96,7 +96,8 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
     from the previous one (the first takes the input, the last is the classifier of num_classes outputs), its
     column pointers run from 0 to nnz without decreasing and every row index is below its output channels. The
     optional arguments are the manifest's values, compared with the file's. Returns the header
-    (nlayers, input_shape, timesteps, num_classes, tau, v_th, lif_layers, synaptic_layers)."""
+    (nlayers, input_shape, timesteps, num_classes, tau, v_th, lif_layers, synaptic_layers, lif_sizes: the state
+    floats per sample of each LIF layer, in order, as the kernels lay them out one after the other)."""
     import os
 
     path = Path(path)
@@ -135,7 +136,7 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
                                    ("classes", num_classes, K)):
             if mine is not None and tuple(np.atleast_1d(mine).tolist()) != tuple(np.atleast_1d(theirs).tolist()):
                 _fail(path, f"its {name} {theirs} disagrees with the manifest's {mine}")
-        off, cur, nlif, nsyn = 4 * HEADER_WORDS, shape, 0, 0
+        off, cur, nlif, nsyn, lif_sizes = 4 * HEADER_WORDS, shape, 0, 0, []
         for i in range(nlayers):
             r = [int(v) for v in words(LAYER_WORDS, f"layer {i}'s record")]
             off += 4 * LAYER_WORDS
@@ -168,6 +169,8 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
                 _fail(path, f"{at} declares {cout * hout * wout} outputs (at most {MAX_VALUES})")
             cur = (cout, hout, wout)
             nlif += lif
+            if lif:
+                lif_sizes.append(cout * hout * wout)
             if kind == MAXPOOL:
                 continue
             nsyn += kind != CONV_IMAGE
@@ -195,4 +198,4 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
             if mine is not None and mine != theirs:
                 _fail(path, f"it has {theirs} {name}, the manifest names {mine}")
     return {"nlayers": nlayers, "input_shape": shape, "timesteps": T, "num_classes": K, "tau": tau, "v_th": v_th,
-            "lif_layers": nlif, "synaptic_layers": nsyn}
+            "lif_layers": nlif, "synaptic_layers": nsyn, "lif_sizes": lif_sizes}

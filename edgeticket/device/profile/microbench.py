@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from ...formats.bundle import runs_per_call
 from ..runners.onnx_runner import make_session
 from . import rss
 from .tiny_onnx import initializer, model, node, value_info
@@ -88,7 +89,7 @@ def run(manifest: dict, batch: int, runtime_overhead_bytes: int, device_facts: d
     shapes = []
     for L in manifest["layers"]:
         if L["kind"] == "conv" and len(L["in_shape"]) == 3 and L["in_shape"][1] == L["out_shape"][1]:
-            n = batch * (1 if L["input"] == "image" else T)
+            n = batch * runs_per_call(L, T)
             shapes.append((n, L["in_shape"][0], L["out_shape"][0], L["in_shape"][1]))
     log("calibrating: conv throughput ...")
     bundle_convs = {f"{n}x{ci}x{co}x{hw}": conv_time(n, ci, co, hw) for n, ci, co, hw in sorted(set(shapes))[:8]}

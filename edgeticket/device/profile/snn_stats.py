@@ -3,12 +3,15 @@ presynaptic spikes x fan-out over the nonzero weights) next to the dense MAC cou
 
 counts[layer] is [T, B] spikes of each LIF layer; counts['events__<conv>'] is [T, B] nonzero inputs of each
 conv/linear fed by spikes (exact after max-pooling). SynOps of a layer = events x mean fan-out of its nonzero
-weights (nnz x output positions / input neurons: exact for interior positions, borders ignored). The stem
-(real-valued image, direct encoding) counts its nonzero-weight MACs once per inference."""
+weights (nnz x output positions / input neurons: exact for interior positions, borders ignored). A layer reading
+the image (real-valued, direct encoding) counts its nonzero-weight MACs each time it runs (once per inference, or
+every timestep where the network repeats the image)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ...formats.bundle import runs_per_call
 
 
 def spike_rates(counts: dict, manifest: dict) -> dict:
@@ -27,9 +30,9 @@ def synops(counts: dict, manifest: dict) -> dict:
     for L in manifest["layers"]:
         key = "events__" + L["name"].replace(".", "_")
         dense = L["macs_per_sample_dense"]
-        nz_macs = L["nnz"] * L["out_positions"] * (1 if L["input"] == "image" else manifest["timesteps"])
+        nz_macs = L["nnz"] * L["out_positions"] * runs_per_call(L, manifest["timesteps"])
         if L["input"] == "image" or key not in counts:
-            syn = float(L["nnz"] * L["out_positions"])  # real-valued input: MACs of the nonzero weights, once
+            syn = float(nz_macs)  # real-valued input: MACs of the nonzero weights, each time it runs
             events = None
         else:
             c = counts[key]  # [T, B]

@@ -4,7 +4,8 @@ run(x) -> (logits summed over T [B, K], counts): counts maps each LIF layer (gra
 and each synaptic layer `events__<name>` to its nonzero inputs [T, B] (formats/graph.py). A backend implements
 `run_folded` (all T steps in one call) and, for the streaming layout, `initial_states` + `step` (one timestep,
 membrane states in and out); `stream` issues the steps the same way for every backend and for the PyTorch
-reference in compile/deploy.py.
+reference in compile/deploy.py. The states start at each LIF layer's resting value `v_init` (the manifest's
+`formats.bundle.state_init`: v_reset, 0 for a soft reset; zeros where the caller gives none).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ...errors import EdgeTicketError
 from ...formats.graph import count_keys
 
 
@@ -35,11 +37,18 @@ class Runner:
 
     name = ""
 
-    def __init__(self, layout: str, timesteps: int, lif_layers: Sequence[str], synaptic_layers: Sequence[str]):
+    def __init__(self, layout: str, timesteps: int, lif_layers: Sequence[str], synaptic_layers: Sequence[str],
+                 v_init: Sequence[float] | None = None):
+        """v_init: each LIF layer's first membrane value (formats.bundle.state_init); None: all 0."""
         self.layout, self.timesteps = layout, int(timesteps)
         self.keys = count_keys(list(lif_layers), list(synaptic_layers))
         self.layers = self.keys[:len(lif_layers)]
         self.synapses = list(synaptic_layers)
+        self.v_init = [0.0] * len(self.layers) if v_init is None else [float(v) for v in v_init]
+        if len(self.v_init) != len(self.layers):
+            raise EdgeTicketError(f"{self.name or 'runner'}: {len(self.v_init)} initial membrane values for "
+                                  f"{len(self.layers)} LIF layers: the manifest's lif.neurons and lif.layers "
+                                  "disagree; re-compile the ticket")
 
     def run(self, x: np.ndarray, with_counts: bool = True):
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -60,7 +69,13 @@ class Runner:
         raise NotImplementedError
 
     def initial_states(self, batch: int):
+        """The first states of a streaming run (and of the event kernels' folded call), at `v_init`."""
         raise NotImplementedError
+
+    def state_arrays(self, batch: int, shapes: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """float32 [batch, *shape] per LIF layer, filled with its v_init (np.zeros where that is 0)."""
+        return [np.zeros((batch, *s), np.float32) if v == 0 else np.full((batch, *s), v, np.float32)
+                for s, v in zip(shapes, self.v_init)]
 
     def step(self, x, states, with_counts: bool):
         """One timestep: (logits [B, K], next states, [counts [B] in `keys` order] or [])."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ...errors import EdgeTicketError
 from ...formats import names
 from ...formats.etsp import check_header
 from ..machine import machine_arch
-from ...formats.bundle import synaptic_layers
+from ...formats.bundle import state_init, synaptic_layers
 from .base import Runner
 
 
@@ -23,11 +24,13 @@ class EventRunner(Runner):
     name = "event"
 
     def __init__(self, net_path: Path, layout: str, timesteps: int, lif_layers: list[str], syn_layers: list[str],
-                 library: Path | None = None, threads: int | None = None, expect: dict | None = None):
-        """expect: the manifest's input_shape, timesteps, num_classes, compared with the .etsp file's header."""
+                 library: Path | None = None, threads: int | None = None, expect: dict | None = None,
+                 v_init: Sequence[float] | None = None):
+        """expect: the manifest's input_shape, timesteps, num_classes, compared with the .etsp file's header.
+        v_init: each LIF layer's first membrane value (None: 0), in both layouts (the kernels take the states)."""
         from ..native import load_library
 
-        super().__init__(layout, timesteps, lif_layers, syn_layers)
+        super().__init__(layout, timesteps, lif_layers, syn_layers, v_init)
         # the C loader trusts the file's sizes and shapes: checked in Python first (formats/etsp.py)
         self.header = check_header(net_path, lif_layers=len(self.layers), synaptic_layers=len(self.synapses),
                                    **(expect or {}))
@@ -64,7 +67,8 @@ class EventRunner(Runner):
         expect = {"input_shape": tuple(manifest["input"]["shape"][1:]), "timesteps": manifest["timesteps"],
                   "num_classes": manifest["num_classes"]}
         return cls(Path(bundle_dir) / names.EVENT_NET, manifest["layout"], manifest["timesteps"],
-                   manifest["lif"]["layers"], synaptic_layers(manifest), library=path, threads=threads, expect=expect)
+                   manifest["lif"]["layers"], synaptic_layers(manifest), library=path, threads=threads, expect=expect,
+                   v_init=state_init(manifest))
 
     def __del__(self):
         net = getattr(self, "net", None)
@@ -93,7 +97,12 @@ class EventRunner(Runner):
         return logits, (counts if with_counts else [])
 
     def initial_states(self, batch):
-        return [np.zeros((batch, self.state_floats), np.float32)]  # updated in place by the kernels
+        # [batch, state_floats], each sample the LIF layers' states one after the other; updated in place by the
+        # kernels
+        if not any(self.v_init):
+            return [np.zeros((batch, self.state_floats), np.float32)]
+        row = np.concatenate([np.full(n, v, np.float32) for n, v in zip(self.header["lif_sizes"], self.v_init)])
+        return [np.ascontiguousarray(np.broadcast_to(row, (batch, self.state_floats)))]
 
     def step(self, x, states, with_counts):
         logits, counts = self._call(x, 1, states[0])

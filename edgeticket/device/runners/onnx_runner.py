@@ -4,11 +4,11 @@ onnxruntime only."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import Sequence
 
 from ...errors import EdgeTicketError
 from ...formats import graph, names
+from ...formats.bundle import state_init
 from .base import Runner
 
 
@@ -46,13 +46,14 @@ def make_session(model, providers: list[str] | None = None, threads: int | None 
 class OnnxRunner(Runner):
     name = "onnxruntime"
 
-    def __init__(self, session, layout: str, timesteps: int):
+    def __init__(self, session, layout: str, timesteps: int, v_init: Sequence[float] | None = None):
+        """v_init: each LIF layer's first membrane value in the streaming layout (None: 0)."""
         self.sess = session
         self.inputs = [i.name for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
         lifs = [n[len(graph.SPIKES):] for n in self.outputs if n.startswith(graph.SPIKES)]
         syns = [n[len(graph.EVENTS):] for n in self.outputs if n.startswith(graph.EVENTS)]
-        super().__init__(layout, timesteps, lifs, syns)
+        super().__init__(layout, timesteps, lifs, syns, v_init)
         self.counted = [n for n in self.outputs if graph.is_count(n)]
         self.state_shapes = [tuple(i.shape[1:]) for i in session.get_inputs()[1:]]
 
@@ -64,7 +65,7 @@ class OnnxRunner(Runner):
         except _ort_errors() as e:
             raise EdgeTicketError(f"{path}: onnxruntime cannot load it ({_first_line(e)}); copy the whole bundle "
                                   "folder again, or re-compile the ticket") from None
-        return cls(sess, manifest["layout"], manifest["timesteps"])
+        return cls(sess, manifest["layout"], manifest["timesteps"], v_init=state_init(manifest))
 
     def _run(self, wanted, feed):
         try:
@@ -83,7 +84,7 @@ class OnnxRunner(Runner):
         return out[0], out[1:]
 
     def initial_states(self, batch):
-        return [np.zeros((batch, *s), np.float32) for s in self.state_shapes]
+        return self.state_arrays(batch, self.state_shapes)
 
     def step(self, x, states, with_counts):
         L = len(states)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import Sequence
 
 from ...errors import require_extra
-from ...formats.bundle import synaptic_layers
+from ...formats.bundle import state_init, synaptic_layers
 from ...formats.elf import check_library
 from ..machine import machine_arch
 from .base import Runner
@@ -30,8 +29,8 @@ class TvmRunner(Runner):
     name = "tvm"
 
     def __init__(self, library: Path, layout: str, timesteps: int, lif_layers: list[str], syn_layers: list[str],
-                 state_shapes: list, threads: int | None = None):
-        super().__init__(layout, timesteps, lif_layers, syn_layers)
+                 state_shapes: list, threads: int | None = None, v_init: Sequence[float] | None = None):
+        super().__init__(layout, timesteps, lif_layers, syn_layers, v_init)
         self.threads = set_threads(threads)
         require_extra("tvm", "the tvm backend")
         import tvm
@@ -48,7 +47,7 @@ class TvmRunner(Runner):
         tv = manifest["backends"]["tvm"]
         return cls(Path(bundle_dir) / tv["library"], manifest["layout"], manifest["timesteps"],
                    manifest["lif"]["layers"], synaptic_layers(manifest), manifest["lif"]["state_shapes"],
-                   threads=threads)
+                   threads=threads, v_init=state_init(manifest))
 
     def prepare(self, x):
         return self.tvm.runtime.tensor(x, self.dev)
@@ -59,7 +58,7 @@ class TvmRunner(Runner):
 
     def initial_states(self, batch):
         # the membrane states stay TVM tensors from one step to the next (no numpy round trip)
-        return [self.tvm.runtime.tensor(np.zeros((batch, *s), np.float32), self.dev) for s in self.state_shapes]
+        return [self.tvm.runtime.tensor(a, self.dev) for a in self.state_arrays(batch, self.state_shapes)]
 
     def step(self, x, states, with_counts):
         out = list(self.vm["main"](x, *states))
