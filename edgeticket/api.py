@@ -52,6 +52,34 @@ def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundl
                  log=log, name=name, data_dir=data_dir, calibration_dir=calibration_dir)
 
 
+def export_ticket(ticket_dir: str | Path, out: str | Path, fmt: str = "nir", dt: float | None = None,
+                  log=print) -> dict:
+    """Write a ticket (or a run folder's final ticket) as a NIR graph file (compile/nir_export.py): masked weights,
+    BatchNorm folded, neurons in NIR's conventions with the Euler step dt. Returns what was written."""
+    require_extra("search", "edgeticket export")
+    from .compile.nir_export import DEFAULT_DT, export_nir
+    from .compile.supported import check_supported
+    from .compile.ticket_source import load, resolve_ticket_dir
+
+    if fmt != "nir":
+        raise EdgeTicketError(f"--format {fmt!r}: edgeticket exports nir")
+    try:
+        import nir  # noqa: F401
+    except ImportError:
+        raise EdgeTicketError("edgeticket export --format nir needs the nir package: pip install nir==1.0.8") from None
+    dt = DEFAULT_DT if dt is None else float(dt)
+    if not dt > 0:
+        raise EdgeTicketError(f"--dt must be a positive number of seconds (got {dt})")
+    out = Path(out)
+    if out.is_dir():
+        raise EdgeTicketError(f"--out {out} is a folder: give the file to write, e.g. {out / 'ticket.nir'}")
+    ticket_dir = resolve_ticket_dir(ticket_dir, log)
+    model, _, info = load(ticket_dir, verify=True)
+    check_supported(model)
+    result = export_nir(model, tuple(info["dataset"]["input_shape"]), out, dt)
+    return result | {"ticket": str(ticket_dir), "arch": info["arch"]}
+
+
 def targets() -> list:
     """Every target board (device.targets.Target), the user's folders first, then the packaged ones."""
     from .device.targets import load_all

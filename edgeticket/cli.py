@@ -178,6 +178,25 @@ def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, valid
     _result(manifest, lambda: describe(manifest), as_json)
 
 
+@main.command("export")
+@click.argument("ticket", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="nir", show_default=True, type=click.Choice(["nir"]),
+              help="nir: the Neuromorphic Intermediate Representation (snnTorch, Norse, Lava, Sinabs, Rockpool, "
+                   "spikingjelly read it; docs/models.md gives the mapping).")
+@click.option("--out", required=True, help="The file to write, e.g. ticket.nir.")
+@click.option("--dt", default=None, type=float,
+              help="The Euler step NIR's continuous-time neurons are written for (seconds; default 1e-4, what "
+                   "snnTorch's importer assumes).")
+@_outputs("Print what was written as JSON.")
+def export_cmd(ticket, fmt, out, dt, as_json):
+    """Write a ticket (or a run folder: its final ticket) in another framework's format: BN folded, masked weights."""
+    from . import api
+
+    r = api.export_ticket(ticket, out, fmt=fmt, dt=dt, log=_log)
+    _result(r, lambda: f"wrote {r['file']}: {r['nodes']} NIR nodes, {r['edges']} edges (dt {r['dt']:g} s) of "
+                       f"{r['ticket']}", as_json)
+
+
 @main.command("targets")
 @_outputs("Print the targets as JSON.")
 def targets_cmd(as_json):
