@@ -65,3 +65,34 @@ def test_a_non_spiking_surrogate_is_one_line():
     m = neuron.LIFNode(surrogate_function=surrogate.ATan(spiking=False))
     with pytest.raises(EdgeTicketError, match="features.1: its surrogate function is in non-spiking mode"):
         spec_of(m, "features.1")
+
+
+@pytest.mark.parametrize("layout", ["time-folded", "streaming"])
+def test_every_configuration_round_trips_through_the_bundle_graph(layout):
+    """Each configuration in a network (flatten -> linear -> neuron -> linear), through compile's deploy net and the
+    ONNX export, run in onnxruntime from the neuron's resting state: spike counts per timestep and sample equal
+    spikingjelly's own module, logits within 1e-5 (issue 14, item 6)."""
+    import numpy as np
+    from spikingjelly.activation_based import layer
+
+    from edgeticket.compile.deploy import to_deploy, v_init
+    from edgeticket.compile.onnx_export import export
+    from edgeticket.compile.validate import run_ticket
+    from edgeticket.device.runners.onnx_runner import OnnxRunner, make_session
+    from edgeticket.formats.graph import graph_name
+    from edgeticket.models.imported import ImportedNet
+
+    shape, steps = (1, 4, 8), 6
+    for kind, kwargs in [("lif", k) for k in LIF] + [("if", k) for k in IF] + [("plif", k) for k in PLIF]:
+        torch.manual_seed(len(str(kwargs)))
+        net = torch.nn.Sequential(layer.Flatten(), layer.Linear(32, 24), _module(kind, kwargs), layer.Linear(24, 10))
+        model = ImportedNet(net, steps, "tests:neuron").eval()
+        x = torch.randn(16, *shape) * 1.5
+        ref_logits, ref_counts = run_ticket(model, x, steps)
+        deploy = to_deploy(model, shape)
+        proto, _, _ = export(deploy, layout, steps, shape, 17, model.prunable(), "packed", "fp32")
+        runner = OnnxRunner(make_session(proto.SerializeToString()), layout, steps, v_init=v_init(deploy))
+        logits, counts = runner.run(x.numpy())
+        assert np.array_equal(counts[graph_name("net.2")], ref_counts["net.2"]), (kind, kwargs)
+        assert 0 < ref_counts["net.2"].mean() < 24, (kind, kwargs)  # it fires and rests
+        assert np.abs(logits - ref_logits).max() <= 1e-5 * max(1.0, np.abs(ref_logits).max()), (kind, kwargs)
