@@ -39,9 +39,10 @@ def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundl
                    weights: str = "fp32", storage: str = "packed", batch: int = 1,
                    validation_data: str | None = None, validation_n: int = 64, opset: int | None = None,
                    force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
-                   backend: str = "auto", calibration_dir: str | Path | None = None) -> dict:
-    """Compile a ticket folder (or a run folder: its final ticket) into a bundle for a target; returns the
-    manifest (bundle_dir added). `name` overrides the bundle folder name (default <target>_<arch>_<id>)."""
+                   backend: str = "auto", calibration_dir: str | Path | None = None, timesteps: int | None = None,
+                   dt: float | None = None) -> dict:
+    """Compile a ticket folder (or a run folder: its final ticket), or a NIR file (with `timesteps`, `dt` and
+    `validation_data`), into a bundle for a target; returns the manifest (bundle_dir added). `name` overrides the bundle folder name (default <target>_<arch>_<id>)."""
     require_extra("search", "edgeticket compile")
     from .compile.build import CompileSettings
     from .compile.build import compile_ticket as build
@@ -49,7 +50,8 @@ def compile_ticket(ticket_dir: str | Path, target: str, out: str | Path = "bundl
     settings = CompileSettings(layout=layout, weights=weights, storage=storage, batch=batch,
                                validation_n=validation_n, opset=opset, backend=backend)
     return build(ticket_dir, target, out=out, settings=settings, validation_data=validation_data, force=force,
-                 log=log, name=name, data_dir=data_dir, calibration_dir=calibration_dir)
+                 log=log, name=name, data_dir=data_dir, calibration_dir=calibration_dir, nir_timesteps=timesteps,
+                 nir_dt=dt)
 
 
 def export_ticket(ticket_dir: str | Path, out: str | Path, fmt: str = "nir", dt: float | None = None,

@@ -135,7 +135,7 @@ def _log(m: str) -> None:
 
 
 @main.command("compile")
-@click.argument("ticket", type=click.Path(file_okay=False))
+@click.argument("ticket", type=click.Path())
 @click.option("--target", "target_name", required=True, help="Target board (see `edgeticket targets`) or a .toml file.")
 @click.option("--out", default="bundles", show_default=True, type=click.Path(file_okay=False),
               help="Folder of bundle folders.")
@@ -162,17 +162,23 @@ def _log(m: str) -> None:
                    "or a comma list of onnxruntime, event, tvm.")
 @click.option("--force", is_flag=True, help="Compile even if the memory plan exceeds the target's budget.")
 @click.option("--name", default=None, help="Bundle folder name inside --out (default: <target>_<arch>_<id>).")
+@click.option("--timesteps", default=None, type=int,
+              help="A NIR file only: the timesteps an inference runs (a ticket compiles at its own T).")
+@click.option("--dt", default=None, type=float,
+              help="A NIR file only: the Euler step its continuous-time neurons are read with (default 1e-4; a file "
+                   "edgeticket wrote carries its exact neurons).")
 @CALIBRATION_DIR
 @_outputs("Print the manifest as JSON.")
 def compile_cmd(ticket, target_name, out, layout, weights, storage, batch, validation_data, data_dir, validation_n,
-                opset, backend, force, name, calibration_dir, as_json):
-    """Turn a ticket folder (or a run folder: its final ticket) into a validated, time-unrolled ONNX bundle."""
+                opset, backend, force, name, timesteps, dt, calibration_dir, as_json):
+    """Turn a ticket folder (or a run folder: its final ticket), or a NIR file from another framework, into a
+    validated, time-unrolled ONNX bundle."""
     from . import api
 
     manifest = api.compile_ticket(ticket, target_name, out=out, layout=layout, weights=weights, storage=storage,
                                   batch=batch, validation_data=validation_data, validation_n=validation_n,
                                   opset=opset, force=force, log=_log, name=name, data_dir=data_dir, backend=backend,
-                                  calibration_dir=calibration_dir)
+                                  calibration_dir=calibration_dir, timesteps=timesteps, dt=dt)
     from .device.views import describe
 
     _result(manifest, lambda: describe(manifest), as_json)

@@ -106,3 +106,42 @@ def test_a_soft_reset_a_folder_or_a_missing_ticket_is_one_line_and_writes_nothin
     refused(_export(names.level_dir(run, 1), tmp_path / "d"), "is a folder: give the file to write")
     refused(_export(tmp_path / "nosuch", tmp_path / "y.nir"), "nosuch")
     assert not (tmp_path / "y.nir").exists()
+
+
+def test_compile_takes_a_nir_file_and_its_bundle_spikes_as_the_tickets(ticket, tmp_path):
+    """ticket -> NIR -> compile gives the bundle the ticket compiles to: equal spike counts per layer, timestep and
+    sample on the same inputs (the file carries edgeticket's exact neurons)."""
+    from edgeticket.device.runners.onnx_runner import OnnxRunner
+
+    assert _export(ticket, tmp_path / "t.nir").exit_code == 0
+    args = ["--target", "host", "--layout", "time-folded", "--backend", "onnxruntime", "-q"]
+    r = CliRunner().invoke(main, ["compile", str(ticket), *args, "--out", str(tmp_path), "--name", "from_ticket"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "from_ticket" / names.MANIFEST).read_text())
+    r = CliRunner().invoke(main, ["compile", str(tmp_path / "t.nir"), *args, "--out", str(tmp_path), "--name",
+                                  "from_nir", "--timesteps", str(m["timesteps"]), "--validation-data",
+                                  str(tmp_path / "from_ticket" / names.VALIDATION_SAMPLES)])
+    assert r.exit_code == 0, r.output
+    n = json.loads((tmp_path / "from_nir" / names.MANIFEST).read_text())
+    assert n["arch"] == "nir:t.nir" and n["validation"]["passed"]
+    x = np.load(tmp_path / "from_ticket" / names.VALIDATION_SAMPLES)["x"]
+    a_logits, a = OnnxRunner.open(tmp_path / "from_ticket", m).run(x)
+    b_logits, b = OnnxRunner.open(tmp_path / "from_nir", n).run(x)
+    assert len(m["lif"]["layers"]) == len(n["lif"]["layers"])
+    for la, lb in zip(m["lif"]["layers"], n["lif"]["layers"]):
+        assert np.array_equal(a[la], b[lb]), (la, lb)
+    assert np.abs(a_logits - b_logits).max() <= 1e-4 * max(1.0, np.abs(a_logits).max())
+
+
+def test_a_nir_file_without_timesteps_or_with_an_unsupported_node_is_one_line(ticket, tmp_path):
+    assert _export(ticket, tmp_path / "t.nir").exit_code == 0
+    r = CliRunner().invoke(main, ["compile", str(tmp_path / "t.nir"), "--target", "host", "--out", str(tmp_path / "b")])
+    refused(r, "is a NIR file: pass --timesteps T")
+    g = nir.read(str(tmp_path / "t.nir"))
+    g.nodes["stem.lif"] = nir.Threshold(threshold=np.ones(g.nodes["stem.lif"].v_threshold.shape, np.float32))
+    nir.write(str(tmp_path / "u.nir"), g)
+    np.savez(tmp_path / "v.npz", x=np.zeros((2, 1, 8, 8), np.float32), y=np.zeros(2, np.int64))
+    r = CliRunner().invoke(main, ["compile", str(tmp_path / "u.nir"), "--target", "host", "--out", str(tmp_path / "b"),
+                                  "--timesteps", "4", "--validation-data", str(tmp_path / "v.npz")])
+    refused(r, "NIR node stem.lif: Threshold is not supported; compile takes")
+    assert not (tmp_path / "b").exists()

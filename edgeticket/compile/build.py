@@ -199,17 +199,38 @@ def refuse_failed_stages(model, result: dict) -> None:
                               "ticket")
 
 
+def open_source(path, log, nir_timesteps, nir_dt, validation_data):
+    """(path, model, mask, info, sha256 of ticket.json or of the NIR file) of what compile starts from."""
+    p = Path(path)
+    if p.suffix == ".nir" or p.is_file():
+        from .nir_source import DEFAULT_DT, load as load_nir
+
+        if not p.is_file():
+            raise EdgeTicketError(f"NIR file {p} not found")
+        if nir_timesteps is None or validation_data is None:
+            raise EdgeTicketError(f"{p} is a NIR file: pass --timesteps T (how many steps an inference runs) and "
+                                  "--validation-data an .npz with x [N, C, H, W] (normalised as the network expects)")
+        model, mask, info, sha = load_nir(p, int(nir_timesteps), DEFAULT_DT if nir_dt is None else float(nir_dt))
+        return p, model, mask, info, sha
+    if nir_timesteps is not None or nir_dt is not None:
+        raise EdgeTicketError("--timesteps and --dt are for a NIR file; a ticket compiles at the T it was trained at")
+    ticket_dir = resolve_ticket_dir(p, log)
+    model, mask, info = load_ticket(ticket_dir, verify=True)
+    return ticket_dir, model, mask, info, store.sha256_file(ticket_dir / names.TICKET_JSON)
+
+
 def compile_ticket(ticket_dir: str | Path, target_name: str, out: str | Path = "bundles",
                    settings: CompileSettings = CompileSettings(), validation_data: str | None = None,
                    force: bool = False, log=print, name: str | None = None, data_dir: str | None = None,
-                   calibration_dir: str | Path | None = None) -> dict:
+                   calibration_dir: str | Path | None = None, nir_timesteps: int | None = None,
+                   nir_dt: float | None = None) -> dict:
+    """A ticket folder (or a run folder: its final ticket), or a NIR file (nir_source.py; nir_timesteps and nir_dt
+    apply to it alone), into a validated bundle."""
     target = load_target(target_name)
     settings.check(target)
-    ticket_dir = resolve_ticket_dir(ticket_dir, log)
-    model, mask, info = load_ticket(ticket_dir, verify=True)
+    ticket_dir, model, mask, info, ticket_sha = open_source(ticket_dir, log, nir_timesteps, nir_dt, validation_data)
     check_supported(model)  # one line naming a layer compile cannot export, before any work
     prunable = list(mask)
-    ticket_sha = store.sha256_file(ticket_dir / names.TICKET_JSON)
     opset = settings.opset if settings.opset is not None else min(DEFAULT_OPSET, target.max_opset)
     if opset < min_opset(settings):  # the default, below the storage's lowest (a given --opset was checked above)
         raise EdgeTicketError(f"{target.name}'s max_opset {target.max_opset} is below opset {min_opset(settings)}, the "
