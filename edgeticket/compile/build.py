@@ -202,15 +202,22 @@ def refuse_failed_stages(model, result: dict) -> None:
 def open_source(path, log, nir_timesteps, nir_dt, validation_data):
     """(path, model, mask, info, sha256 of ticket.json or of the NIR file) of what compile starts from."""
     p = Path(path)
-    if p.suffix == ".nir" or p.is_file():
-        from .nir_source import DEFAULT_DT, load as load_nir
+    if p.is_file() and p.suffix != ".nir":
+        raise EdgeTicketError(f"{p} is a file: compile takes a ticket folder, a run folder or a .nir file")
+    if p.suffix == ".nir":
+        from .nir_export import DEFAULT_DT
+        from .nir_source import load as load_nir
 
         if not p.is_file():
             raise EdgeTicketError(f"NIR file {p} not found")
         if nir_timesteps is None or validation_data is None:
             raise EdgeTicketError(f"{p} is a NIR file: pass --timesteps T (how many steps an inference runs) and "
                                   "--validation-data an .npz with x [N, C, H, W] (normalised as the network expects)")
-        model, mask, info, sha = load_nir(p, int(nir_timesteps), DEFAULT_DT if nir_dt is None else float(nir_dt))
+        dt = DEFAULT_DT if nir_dt is None else float(nir_dt)
+        if not (1 <= int(nir_timesteps) <= 65536) or not dt > 0:
+            raise EdgeTicketError(f"--timesteps must be in [1, 65536] and --dt a positive step in seconds (got "
+                                  f"{nir_timesteps}, {dt:g})")
+        model, mask, info, sha = load_nir(p, int(nir_timesteps), dt)
         return p, model, mask, info, sha
     if nir_timesteps is not None or nir_dt is not None:
         raise EdgeTicketError("--timesteps and --dt are for a NIR file; a ticket compiles at the T it was trained at")

@@ -24,7 +24,7 @@ from ..device.runners import stream
 from ..errors import EdgeTicketError
 from ..snn.neurons import NeuronSpec, spec_of, step
 from .fold import fold_batchnorm
-from .graph_probe import bn_pairs, image_fed, probe
+from .graph_probe import bn_pairs, check_calls, image_fed, probe
 
 LAYOUTS = ("time-folded", "streaming")
 DROPOUTS = (nn.Dropout, nn.Dropout2d, sj_layer.Dropout)  # spikingjelly's Dropout (one mask over T) is its own class
@@ -84,6 +84,8 @@ def to_deploy(model: nn.Module, input_shape: tuple[int, int, int], fold: bool = 
         if getattr(m, "step_mode", None) == "m" and not isinstance(m, neuron.BaseNode) and not any(m.children()):
             m.forward = types.MethodType(_seq_forward, m)
     graph = probe(net, tuple(input_shape))
+    check_calls(net, graph)
+    net.neuron_order = [c.name for c in graph.leaves() if isinstance(c.module, PlainNeuron)]
     _static_pools(net, graph)
     if fold:
         fold_batchnorm(net, bn_pairs(graph))
@@ -127,8 +129,7 @@ def _static_pools(net: nn.Module, graph) -> None:
         pool = sj_layer.AvgPool2d(k, k, step_mode=getattr(m, "step_mode", "s"))
         if getattr(m, "step_mode", None) == "m":
             pool.forward = types.MethodType(_seq_forward, pool)
-        parent, _, attr = c.name.rpartition(".")
-        setattr(net.get_submodule(parent) if parent else net, attr, pool)
+        net.set_submodule(c.name, pool)
 
 
 def _linear_rows(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +143,10 @@ def _linear_rows(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def lif_layers(net: nn.Module) -> list[PlainNeuron]:
-    return [m for m in net.modules() if isinstance(m, PlainNeuron)]
+    """The neurons in execution order (to_deploy records it from the dry run; definition order before that)."""
+    found = {m.name: m for m in net.modules() if isinstance(m, PlainNeuron)}
+    order = getattr(net, "neuron_order", None) or list(found)
+    return [found[n] for n in order]
 
 
 def per_sample(x: torch.Tensor, rows: int) -> torch.Tensor:
@@ -197,7 +201,7 @@ class TimeFolded(nn.Module):
 
 class Streaming(nn.Module):
     """(x [B, C, H, W], v_1, ..., v_L) -> (logits of this step [B, K], v_1', ..., v_L', counts [B]...).
-    The caller runs it T times starting from zero states and sums the logits."""
+    The caller runs it T times starting from each neuron's resting value (initial_states) and sums the logits."""
 
     def __init__(self, net: nn.Module, count_inputs: bool = False):
         super().__init__()

@@ -15,10 +15,11 @@ from torch import nn
 from ..formats.etsp import CONV_IMAGE, CONV_SPIKES, LINEAR_SPIKES, MAXPOOL
 from .deploy import PlainNeuron
 from .graph_probe import image_fed, probe
+from .supported import pair
 
 # tensor operations between layers that move no values (the event lists do not change)
 VIEW_OPS = {"view", "reshape", "flatten", "unflatten", "unsqueeze", "squeeze", "expand", "repeat", "contiguous",
-            "__getitem__", "size", "dim"}
+            "size", "dim"}  # expand/repeat: the image or a map repeated over T (not a slice: no __getitem__)
 TRANSPARENT = (nn.Identity, nn.Flatten, nn.Dropout, nn.Dropout2d)
 
 
@@ -73,10 +74,8 @@ def _problems(graph, steps) -> list[dict]:
 
 
 def _pool_layer(m: nn.MaxPool2d, shape) -> tuple[dict, tuple]:
-    k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-    s = m.stride if isinstance(m.stride, int) else m.stride[0]
-    if m.padding not in (0, (0, 0)) or m.ceil_mode or (m.stride is not None and not isinstance(m.stride, int)
-                                                      and m.stride[0] != m.stride[1]):
+    (k, k2), (s, s2) = pair(m.kernel_size), pair(m.stride if m.stride is not None else m.kernel_size)
+    if pair(m.padding) != (0, 0) or m.ceil_mode or k != k2 or s != s2:
         raise Unsupported("max-pooling without padding, floor mode, square only")
     c, h, w = shape
     ho, wo = (h - k) // s + 1, (w - k) // s + 1
@@ -106,13 +105,24 @@ def program(net: nn.Module, input_shape: tuple[int, int, int]) -> list[dict]:
     while i < len(steps) and not problems:
         c, nxt = steps[i], steps[i + 1] if i + 1 < len(steps) else None
         fires = nxt is not None and isinstance(nxt.module, PlainNeuron)
-        if isinstance(c.module, nn.Conv2d) and fires and (c.name in image) == (not layers):
-            rec, shape = _conv_layer(CONV_IMAGE if c.name in image else CONV_SPIKES, c.module, shape)
-            i += 2
-        elif isinstance(c.module, nn.MaxPool2d) and layers:
-            rec, shape = _pool_layer(c.module, shape)
-            i += 1
-        elif isinstance(c.module, nn.Linear) and nxt is None and layers:
+        try:
+            if isinstance(c.module, nn.Conv2d) and fires and (c.name in image) == (not layers):
+                rec, shape = _conv_layer(CONV_IMAGE if c.name in image else CONV_SPIKES, c.module, shape)
+                i += 2
+            elif isinstance(c.module, nn.MaxPool2d) and layers:
+                rec, shape = _pool_layer(c.module, shape)
+                i += 1
+            else:
+                rec = None
+        except Unsupported as e:
+            problems.append({"layer": c.name, "type": type(c.module).__name__, "reason": str(e)})
+            break
+        if rec is not None:
+            if tuple(shape) != tuple(c.out_shape[-3:]):  # the kernels' shape arithmetic must be the layer's
+                problems.append({"layer": c.name, "type": type(c.module).__name__,
+                                 "reason": f"output {list(c.out_shape[-3:])}, the kernels would compute {list(shape)}"})
+                break
+        elif isinstance(c.module, nn.Linear) and nxt is None and layers and c.in_shape[-1] == int(np.prod(shape)):
             rec = _linear_layer(c.module, shape)
             i += 1
         else:

@@ -20,15 +20,9 @@ def fold_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
     layer.bias = nn.Parameter(bias, requires_grad=False)
 
 
-def _parent(model: nn.Module, path: str) -> tuple[nn.Module, str]:
-    parent, _, attr = path.rpartition(".")
-    return (model.get_submodule(parent) if parent else model), attr
-
-
 def fold_batchnorm(model: nn.Module, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """In place: each (layer, bn) pair becomes (folded layer, Identity). Returns the pairs."""
     for layer_path, bn_path in pairs:
         fold_into(model.get_submodule(layer_path), model.get_submodule(bn_path))
-        parent, attr = _parent(model, bn_path)
-        setattr(parent, attr, nn.Identity())
+        model.set_submodule(bn_path, nn.Identity())
     return pairs

@@ -124,7 +124,7 @@ def probe(net: nn.Module, input_shape: tuple, timesteps: int = 2) -> Graph:
     handles = []
     for name, m in leaf_modules(net):
         handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post(name))]
-    saved = getattr(net, "timesteps", None)
+    had, saved = hasattr(net, "timesteps"), getattr(net, "timesteps", None)
     try:
         net.timesteps = timesteps
         with rec:
@@ -132,9 +132,29 @@ def probe(net: nn.Module, input_shape: tuple, timesteps: int = 2) -> Graph:
     finally:
         for h in handles:
             h.remove()
-        if saved is not None:
+        if had:
             net.timesteps = saved
+        else:
+            del net.timesteps
     return graph
+
+
+def check_calls(net: nn.Module, graph: Graph) -> None:
+    """Each leaf with weights, and each neuron, runs exactly once per pass over the timesteps: one never called (it
+    would leave an output of the bundle empty) or one called twice (the bundle counts one layer per module) is one
+    line. Stateless layers (pooling, flatten) may be shared or unused."""
+    counts = {}
+    for c in graph.leaves():
+        counts[c.name] = counts.get(c.name, 0) + 1
+    for path, m in leaf_modules(net):
+        if not is_neuron(m) and not any(True for _ in m.parameters(recurse=False)):
+            continue
+        n = counts.get(path, 0)
+        if n != 1:
+            t = type(m)
+            what = "never runs in forward: remove it" if n == 0 else \
+                f"runs {n} times in forward: compile needs one module per use (make a second {t.__name__})"
+            raise EdgeTicketError(f"{path}: {t.__module__}.{t.__name__} {what}")
 
 
 def bn_pairs(graph: Graph) -> list[tuple[str, str]]:

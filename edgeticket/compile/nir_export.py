@@ -28,8 +28,10 @@ from ..errors import EdgeTicketError
 from .deploy import PlainNeuron, to_deploy
 from .eventnet import VIEW_OPS
 from .graph_probe import probe
+from .supported import pair
 
-DEFAULT_DT = 1e-4  # snnTorch's import_from_nir assumes this step
+DEFAULT_DT = 1e-4  # what snnTorch's import_from_nir assumes (nir_source reads files with the same default)
+ADDS = ("add", "__add__", "__iadd__", "__radd__")
 
 
 def neuron_node(spec, shape, dt: float, name: str):
@@ -49,36 +51,32 @@ def neuron_node(spec, shape, dt: float, name: str):
                    v_reset=full(spec.v_reset), metadata=meta)
 
 
-def _pair(v) -> tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
 def layer_nodes(c, dt: float) -> list:
-    """The NIR node(s) of one leaf call (a chain: a MaxPool becomes AvgPool + IF)."""
+    """The NIR node(s) of one leaf call (a chain: a MaxPool becomes AvgPool + a memoryless LIF)."""
     import nir
 
     m, ins, outs = c.module, c.in_shape, c.out_shape
     w = lambda t: t.detach().numpy().astype(np.float32)  # noqa: E731
     if isinstance(m, nn.Conv2d):
         bias = w(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
-        return [nir.Conv2d(input_shape=tuple(ins[-2:]), weight=w(m.weight), stride=_pair(m.stride),
-                           padding=_pair(m.padding), dilation=_pair(m.dilation), groups=m.groups, bias=bias)]
+        return [nir.Conv2d(input_shape=tuple(ins[-2:]), weight=w(m.weight), stride=pair(m.stride),
+                           padding=pair(m.padding), dilation=pair(m.dilation), groups=m.groups, bias=bias)]
     if isinstance(m, nn.Linear):
         return [nir.Affine(weight=w(m.weight), bias=w(m.bias)) if m.bias is not None else nir.Linear(weight=w(m.weight))]
     if isinstance(m, PlainNeuron):
         return [neuron_node(m.spec, tuple(outs[-len(m.shape):]), dt, c.name)]
     if isinstance(m, nn.MaxPool2d):
-        k, s = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)
+        k, s = pair(m.kernel_size), pair(m.stride if m.stride is not None else m.kernel_size)
         tag = {"edgeticket": "maxpool", "kernel_size": list(k), "stride": list(s)}
         shape = tuple(outs[-3:])
-        return [nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(_pair(m.padding)),
+        return [nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(pair(m.padding)),
                               metadata=tag),
                 nir.LIF(tau=np.full(shape, dt, np.float32), r=np.ones(shape, np.float32),
                         v_leak=np.zeros(shape, np.float32), v_threshold=np.full(shape, 0.5 / (k[0] * k[1]), np.float32),
                         v_reset=np.zeros(shape, np.float32), metadata=tag)]
     if isinstance(m, nn.AvgPool2d):
-        k, s = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)
-        return [nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(_pair(m.padding)))]
+        k, s = pair(m.kernel_size), pair(m.stride if m.stride is not None else m.kernel_size)
+        return [nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(pair(m.padding)))]
     if isinstance(m, nn.AdaptiveAvgPool2d):  # to 1x1 (other sizes became AvgPool2d in to_deploy)
         h, wd = ins[-2:]
         return [nir.AvgPool2d(kernel_size=np.array((h, wd)), stride=np.array((h, wd)), padding=np.array((0, 0)))]
@@ -87,6 +85,12 @@ def layer_nodes(c, dt: float) -> list:
     if isinstance(m, nn.Identity):
         return []
     raise EdgeTicketError(f"{c.name}: {type(m).__name__} has no NIR export")
+
+
+def is_spiking(node) -> bool:
+    import nir
+
+    return isinstance(node, (nir.LIF, nir.IF))
 
 
 def per_sample_out(c) -> tuple:
@@ -116,12 +120,18 @@ def to_nir(model: nn.Module, input_shape: tuple[int, int, int], dt: float = DEFA
         if c.module is None:
             if c.name in VIEW_OPS:
                 made = list(dict.fromkeys(srcs))
-            elif c.name in ("add", "__add__", "__iadd__", "__radd__"):
-                made = list(dict.fromkeys(srcs))  # a NIR node sums its inputs: the add is the fan-in
+            elif c.name in ADDS and len(c.inputs) == 2 and len(srcs) == 2 and srcs[0] != srcs[1] and \
+                    all(t in made_by for t in c.inputs):
+                made = srcs  # a NIR node sums its inputs: the add of two layers' outputs is the fan-in
             else:
                 raise EdgeTicketError(f"the tensor operation {c.name} after {last[0]} has no NIR form (NIR sums a "
                                       "node's inputs: residual additions export, other arithmetic does not)")
         else:
+            if c.name in nodes:
+                raise EdgeTicketError(f"{c.name} runs more than once in forward: NIR export needs one module per use")
+            if isinstance(c.module, nn.MaxPool2d) and not all(is_spiking(nodes[s]) for s in srcs):
+                raise EdgeTicketError(f"{c.name}: MaxPool2d on real values (not spikes) has no NIR form (NIR has no "
+                                      "max-pooling; edgeticket writes it as AvgPool + threshold, exact on spikes only)")
             chain = layer_nodes(c, dt)
             made = list(dict.fromkeys(srcs))
             if isinstance(c.module, nn.Linear) and any(len(shape_of[s]) > 1 for s in made):  # a view flattened it

@@ -5,7 +5,7 @@ Nodes: Input, Output, Conv2d, Affine, Linear, AvgPool2d, Flatten, LIF, IF, and e
 (AvgPool2d + memoryless LIF tagged `edgeticket: maxpool`). A node with several inputs sums them (NIR's rule). Neuron
 parameters must be one value per node. Where a neuron's metadata holds edgeticket's exact neuron (a file edgeticket
 wrote), that neuron is rebuilt; otherwise NIR's continuous-time parameters are read with the Euler step dt:
-LIF tau_step = tau / dt, r = 1 (decay_input) or r = tau_step (no input decay), v_reset from v_reset (else v_leak);
+LIF tau_step = tau / dt (> 1), r = 1 (decay_input) or r = tau_step (no input decay), v_leak = v_reset;
 IF threshold and v_reset divided by dt * r. Anything else is one line naming the node.
 """
 
@@ -21,7 +21,6 @@ from .. import store
 from ..errors import EdgeTicketError
 
 SUPPORTED = "Input, Output, Conv2d, Affine, Linear, AvgPool2d, Flatten, LIF, IF"
-DEFAULT_DT = 1e-4  # what edgeticket export writes by default (and snnTorch's importer assumes)
 
 
 def _one(node_name: str, field: str, v) -> float:
@@ -56,11 +55,17 @@ def _neuron(name: str, node, dt: float) -> nn.Module:
         return neuron.IFNode(v_threshold=_one(name, "v_threshold", node.v_threshold) / (dt * r),
                              v_reset=_one(name, "v_reset", reset) / (dt * r), **common)
     tau = _one(name, "tau", node.tau) / dt
+    if not tau > 1.0:
+        raise EdgeTicketError(f"NIR node {name}: LIF tau / dt = {tau:g}; a discrete-time LIF needs tau > dt (pass the "
+                              "--dt the file was written for)")
     r = _one(name, "r", node.r)
     if not (np.isclose(r, 1.0) or np.isclose(r, tau)):
         raise EdgeTicketError(f"NIR node {name}: LIF with r = {r:g} (tau/dt = {tau:g}): compile takes r = 1 (input "
                               "decays with the membrane) or r = tau/dt (it does not)")
     reset = node.v_reset if node.v_reset is not None else node.v_leak
+    if _one(name, "v_leak", node.v_leak) != _one(name, "v_reset", reset):
+        raise EdgeTicketError(f"NIR node {name}: LIF with v_leak != v_reset; spikingjelly's LIF leaks toward its reset "
+                              "value")
     return neuron.LIFNode(tau=tau, decay_input=bool(np.isclose(r, 1.0)), v_threshold=_one(name, "v_threshold",
                           node.v_threshold), v_reset=_one(name, "v_reset", reset), **common)
 

@@ -21,7 +21,7 @@ SUPPORTED = "Conv2d, Linear, BatchNorm1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPo
             "LIFNode, ParametricLIFNode, IFNode"
 
 
-def _pair(v) -> tuple:
+def pair(v) -> tuple:
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
@@ -30,7 +30,7 @@ def leaf_problem(m: nn.Module) -> str | None:
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros":
             return f"padding_mode '{m.padding_mode}' (only zeros)"
-        if _pair(m.dilation) != (1, 1):
+        if pair(m.dilation) != (1, 1):
             return f"dilation {m.dilation} (only 1)"
         if isinstance(m.padding, str) and m.padding != "valid":
             return f"padding '{m.padding}' (give the padding as numbers)"
@@ -38,8 +38,14 @@ def leaf_problem(m: nn.Module) -> str | None:
     if isinstance(m, nn.MaxPool2d):
         if m.return_indices:
             return "return_indices=True"
-        if _pair(m.dilation) != (1, 1):
+        if pair(m.dilation) != (1, 1):
             return f"dilation {m.dilation} (only 1)"
+        return None
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if not m.affine:
+            return "affine=False (fold needs its weight and bias: use affine=True)"
+        if not m.track_running_stats:
+            return "track_running_stats=False (eval uses batch statistics, which cannot be folded)"
         return None
     if isinstance(m, nn.AvgPool2d):
         return None if m.divisor_override is None else f"divisor_override={m.divisor_override}"
@@ -51,17 +57,11 @@ def leaf_problem(m: nn.Module) -> str | None:
 
 def check_supported(net: nn.Module) -> None:
     """One line naming the first module (by path, in definition order) compile cannot export."""
-    from spikingjelly.activation_based import neuron
+    from .graph_probe import is_neuron, leaf_modules
 
-    neurons: list[str] = []
-    for path, m in net.named_modules():
-        if any(path.startswith(f"{n}.") for n in neurons):
-            continue  # a neuron's own parts (its surrogate function)
-        if isinstance(m, neuron.BaseNode):
+    for path, m in leaf_modules(net):
+        if is_neuron(m):
             spec_of(m, path)  # a neuron outside the table is one line naming it
-            neurons.append(path)
-            continue
-        if any(True for _ in m.children()):
             continue
         why = leaf_problem(m)
         if why is not None:

@@ -2,7 +2,8 @@
 sample (spike counts) and on the logits:
 
 A. the ticket's own model (its spikingjelly modules, in eval) against edgeticket's deploy net before BN folding
-   (PlainNeurons from the neuron table, the same layers): equal bit for bit; a difference means the deploy net
+   (PlainNeurons from the neuron table, the same layers): spike counts equal, logits within 1e-4 relative (in
+   practice bit for bit: the same ops on the same weights); a difference means the deploy net
    computes another network (e.g. a reset or decay it does not model) and refuses the bundle.
 B. that deploy net against the BN-folded one: folding changes rounding, so a neuron whose membrane lies within
    FLIP_MARGIN of its threshold may flip. At the first place they part (earliest timestep, then execution order)
