@@ -97,15 +97,21 @@ def test_bundle_manifest_holds_fractions(int8_bundle):
     assert f"int8: top-1 {100 * q['accuracy']:.1f}% vs fp32 {100 * q['accuracy_fp32']:.1f}%" in text
 
 
+def _older_copy(bundle_dir, tmp_path, version: int):
+    """(a copy of the bundle, its manifest, that manifest as `version` wrote it: without lif.neurons)."""
+    old = tmp_path / "old"
+    shutil.copytree(bundle_dir, old)
+    m = json.loads((old / names.MANIFEST).read_text())
+    older = json.loads(json.dumps(m))
+    older["format_version"] = version
+    del older["lif"]["neurons"]
+    return old, m, older
+
+
 def test_version_2_manifest_is_read_as_version_4(int8_bundle, tmp_path):
     """A bundle compiled before accuracies became fractions: inspect/profile read it, converted on read (to 3,
     then to 4: lif.neurons from lif.tau / lif.v_threshold)."""
-    old = tmp_path / "old"
-    shutil.copytree(int8_bundle, old)
-    m = json.loads((old / names.MANIFEST).read_text())
-    v2 = json.loads(json.dumps(m))
-    v2["format_version"] = 2
-    del v2["lif"]["neurons"]
+    old, m, v2 = _older_copy(int8_bundle, tmp_path, 2)
     v = v2["validation"]
     v["accuracy"] = {k: 100 * x for k, x in v["accuracy"].items()}
     v["prediction_agreement_with_ticket"] *= 100
@@ -141,12 +147,7 @@ def test_version_2_manifest_is_read_as_version_4(int8_bundle, tmp_path):
 def test_version_3_manifest_is_read_as_version_4(int8_bundle, tmp_path):
     """A bundle compiled before manifests stated each layer's neuron: every layer the one LIF of lif.tau and
     lif.v_threshold, hard reset to 0 (what version 3 compiled), so its states start at 0."""
-    old = tmp_path / "old"
-    shutil.copytree(int8_bundle, old)
-    m = json.loads((old / names.MANIFEST).read_text())
-    v3 = json.loads(json.dumps(m))
-    v3["format_version"] = 3
-    del v3["lif"]["neurons"]
+    old, m, v3 = _older_copy(int8_bundle, tmp_path, 3)
     (old / names.MANIFEST).write_text(json.dumps(v3))
     got = bundle.load(old)
     assert got["format_version"] == 4 and got["upgraded_from"] == 3
