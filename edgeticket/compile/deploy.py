@@ -67,7 +67,8 @@ def to_deploy(model: nn.Module, input_shape: tuple[int, int, int], fold: bool = 
     """A copy of a trained SpikingNet (the zoo's or a user's) with each neuron a PlainNeuron of its NeuronSpec (a
     neuron outside the table is one line naming it) and, with `fold`, each BatchNorm folded into the layer its
     dataflow follows; in eval mode, contiguous. The copy records which synaptic layers read the image
-    (`image_layers`: {name: runs every timestep, else once per call}), found by one dry run (graph_probe), not by their names."""
+    (`image_layers`: {name: runs every timestep, else once per call}) and the neurons' execution order
+    (`neuron_order`), found by one dry run (graph_probe), not by their names."""
     from spikingjelly.activation_based import neuron
 
     net = copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format)
@@ -98,7 +99,8 @@ def to_deploy(model: nn.Module, input_shape: tuple[int, int, int], fold: bool = 
 
 def _torch_forward(m: nn.Module):
     """The forward of the torch.nn class a spikingjelly layer extends (layer.Conv2d -> nn.Conv2d.forward)."""
-    return next(c.forward for c in type(m).__mro__ if c.__module__.startswith("torch.nn.modules") and c is not nn.Module)
+    return next(c.forward for c in type(m).__mro__
+                if c.__module__.startswith("torch.nn.modules") and c is not nn.Module)
 
 
 def _seq_forward(self: nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
@@ -149,11 +151,6 @@ def lif_layers(net: nn.Module) -> list[PlainNeuron]:
     return [found[n] for n in order]
 
 
-def per_sample(x: torch.Tensor, rows: int) -> torch.Tensor:
-    """x [rows, ...] or [T, B, ...] (a multi-step spikingjelly layer's input) as [rows, features]."""
-    return x.reshape(rows, -1)
-
-
 class InputCounter:
     """Counts the nonzero inputs of each synaptic layer (conv/linear fed by spikes) per timestep and sample:
     with binary spikes this is the number of presynaptic events, exact through max-pooling. Used for SynOps."""
@@ -165,7 +162,8 @@ class InputCounter:
 
     def _hook(self, name, T, B):
         def hook(mod, args):
-            self.counts[name] = (per_sample(args[0], T * B) != 0).sum(1).to(torch.float32).view(T, B)
+            x = args[0].reshape(T * B, -1)  # [T*B, ...] or a multi-step layer's [T, B, ...]
+            self.counts[name] = (x != 0).sum(1).to(torch.float32).view(T, B)
         return hook
 
     def remove(self):

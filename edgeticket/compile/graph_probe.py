@@ -172,9 +172,9 @@ def bn_pairs(graph: Graph) -> list[tuple[str, str]]:
               and (isinstance(c.module, nn.BatchNorm2d) == isinstance(src.module, nn.Conv2d)))
         if not ok:
             t = type(c.module)
-            raise EdgeTicketError(f"{c.name}: {t.__module__}.{t.__name__} does not directly follow a Conv2d (BatchNorm2d)"
-                                  " or Linear (BatchNorm1d) whose output only it reads; compile folds each BatchNorm "
-                                  "into the layer before it")
+            raise EdgeTicketError(f"{c.name}: {t.__module__}.{t.__name__} does not directly follow a Conv2d "
+                                  "(BatchNorm2d) or Linear (BatchNorm1d) whose output only it reads; compile folds "
+                                  "each BatchNorm into the layer before it")
         pairs.append((src.name, c.name))
     return pairs
 

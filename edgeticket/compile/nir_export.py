@@ -62,7 +62,9 @@ def layer_nodes(c, dt: float) -> list:
         return [nir.Conv2d(input_shape=tuple(ins[-2:]), weight=w(m.weight), stride=pair(m.stride),
                            padding=pair(m.padding), dilation=pair(m.dilation), groups=m.groups, bias=bias)]
     if isinstance(m, nn.Linear):
-        return [nir.Affine(weight=w(m.weight), bias=w(m.bias)) if m.bias is not None else nir.Linear(weight=w(m.weight))]
+        if m.bias is None:
+            return [nir.Linear(weight=w(m.weight))]
+        return [nir.Affine(weight=w(m.weight), bias=w(m.bias))]
     if isinstance(m, PlainNeuron):
         return [neuron_node(m.spec, tuple(outs[-len(m.shape):]), dt, c.name)]
     if isinstance(m, nn.MaxPool2d):
