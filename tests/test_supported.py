@@ -91,3 +91,15 @@ def test_nir_export_refuses_max_pooling_of_real_values_and_arithmetic_it_cannot_
 
     with pytest.raises(EdgeTicketError, match="the tensor operation add after net.fc has no NIR form"):
         to_nir(ImportedNet(Shift(), 3, "tests:shift"), (1, 8, 8))
+
+
+def test_a_batchnorm_that_does_not_follow_a_conv_or_linear_is_one_line():
+    from edgeticket.compile.deploy import to_deploy
+    from edgeticket.models.imported import ImportedNet
+
+    net = nn.Sequential(layer.Conv2d(1, 4, 3, padding=1), layer.MaxPool2d(2), layer.BatchNorm2d(4), neuron.LIFNode(),
+                        layer.Flatten(), layer.Linear(64, 10))
+    with pytest.raises(EdgeTicketError) as e:
+        to_deploy(ImportedNet(net, 3, "tests:bn-after-pool"), (1, 8, 8))
+    assert "net.2: spikingjelly.activation_based.layer.bn.BatchNorm2d does not directly follow a Conv2d" in str(e.value)
+    assert "\n" not in str(e.value)
