@@ -114,6 +114,74 @@ def test_event_backend_with_no_spikes_at_all(tmp_path):
     assert np.allclose(ol, sl, atol=1e-5)  # logits = the classifier bias x T
 
 
+def _states_and_counts(runner, x, threads_per_call_batch=None):
+    """(logits, membrane states, per-layer counts) of x, run whole or one sample per call (a team per sample)."""
+    if threads_per_call_batch is None:
+        st = runner.initial_states(len(x))[0]
+        lg, counts = runner._call(x, 4, st)
+        return lg, st, counts
+    parts = []
+    for i in range(len(x)):
+        st = runner.initial_states(1)[0]
+        lg, counts = runner._call(x[i:i + 1], 4, st)
+        parts.append((lg, st, counts))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            [np.concatenate([p[2][j] for p in parts], axis=-1) for j in range(len(parts[0][2]))])
+
+
+@pytest.mark.parametrize("arch,sparsity", [("tiny", 0.0), ("tiny", 0.9), ("vgg5", 0.6), ("vgg5", 0.97)])
+def test_vector_team_and_portable_kernels_agree_bit_for_bit(tmp_path, arch, sparsity):
+    """The kernels' exactness argument: every neuron receives its bias, then its inputs in one fixed order,
+    whatever the column encoding (bit masks where dense, row lists where sparse: both occur in these nets), the
+    instruction set (this machine's vector build vs the portable build, which has no vector path) or the number
+    of threads sharing a sample. So logits, membranes and counts are equal bit for bit."""
+    from edgeticket.device.native import build
+
+    size = 8 if arch == "tiny" else 28
+    model = _net(arch, sparsity, seed=4, size=size)
+    net = to_deploy(model, (1, size, size))
+    p = tmp_path / "m.etsp"
+    write_etsp(p, (1, size, size), 4, 4 / 3, 1.0, 10, program(net, (1, size, size)))
+    lifs = [l.name.replace(".", "_") for l in lif_layers(net)]
+    syns = [s.replace(".", "_") for s in synaptic_layers(net)]
+    portable = build(tmp_path / "libportable.so", "cc", [])  # no -march: x86-64 baseline, no AVX-512
+    x = torch.randn(3, 1, size, size).numpy() * 2
+    ref_runner = EventRunner(p, "time-folded", 4, lifs, syns, threads=1)
+    encodings = {ref_runner.L.lib.et_layer_encoding(ref_runner.net, i) for i in range(ref_runner.header["nlayers"])}
+    assert encodings - {-1} == {1} if sparsity == 0.0 else (0 in encodings) == (sparsity > 0.8)  # masks if dense
+    runs = {"vector": _states_and_counts(EventRunner(p, "time-folded", 4, lifs, syns, threads=1), x),
+            "portable": _states_and_counts(EventRunner(p, "time-folded", 4, lifs, syns, library=portable,
+                                                       threads=1), x),
+            "team of 2": _states_and_counts(EventRunner(p, "time-folded", 4, lifs, syns, threads=2), x, 1)}
+    ref = runs.pop("vector")
+    assert sum(c.sum() for c in ref[2]) > 0
+    for name, (lg, st, counts) in runs.items():
+        assert np.array_equal(lg.view(np.uint32), ref[0].view(np.uint32)), name
+        assert np.array_equal(st.view(np.uint32), ref[1].view(np.uint32)), name
+        assert all(np.array_equal(a, b) for a, b in zip(counts, ref[2])), name
+
+
+def test_overlapping_max_pool_is_spike_exact(tmp_path):
+    """A 3x3 / stride 2 max-pool: each input lies in up to four windows (the kernels once assumed one)."""
+    from spikingjelly.activation_based import layer, neuron
+
+    from edgeticket.models.imported import ImportedNet
+
+    torch.manual_seed(5)
+    net = torch.nn.Sequential(layer.Conv2d(1, 8, 3, padding=1), neuron.LIFNode(), layer.MaxPool2d(3, 2),
+                              layer.Conv2d(8, 8, 3, padding=1), neuron.LIFNode(), layer.Flatten(),
+                              layer.Linear(8 * 4 * 4, 10))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[3].weight.mul_(4.0)
+    shape = (1, 9, 9)
+    model = ImportedNet(net, 4, "tests:overlapping-pool").eval()
+    (ol, oc), (sl, sc) = _both(model, "time-folded", torch.rand(4, *shape).numpy() * 2, tmp_path)
+    assert set(oc) == set(sc) and all(np.array_equal(oc[k], sc[k]) for k in oc)
+    assert all(v.sum() > 0 for v in oc.values()), {k: float(v.sum()) for k, v in oc.items()}  # spikes everywhere
+    assert np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
+
+
 def test_event_file_errors_are_one_line(tmp_path):
     from edgeticket.errors import EdgeTicketError
 

@@ -1,22 +1,31 @@
 /* edgeticket event backend: event-driven execution of a spiking ticket with compressed weights.
  *
- * The network file (".etsp", written by edgeticket/formats/etsp.py, read here) is the resident form of
- * the weights: per layer, a CSC matrix whose columns are the layer's inputs (conv: input channel x kernel
- * offset; linear: input feature) and whose rows are output channels, each row index delta-coded in one byte
- * (fillers of value 0 bridge gaps over 255). Nothing is ever densified.
+ * The network file (".etsp", written by edgeticket/formats/etsp.py) holds, per layer, a CSC matrix whose
+ * columns are the layer's inputs (conv: input channel x kernel offset; linear: input feature) and whose rows
+ * are output channels. et_load re-encodes each layer into its resident form and frees the file: nothing is
+ * ever densified. A column is stored one of two ways, chosen per layer by density d (nonzeros / cout):
+ *   - list (d < 1/8): row gaps of one byte (fillers of value 0 bridge gaps over 255) and the values;
+ *   - mask (d >= 1/8): one bit per output channel, in bytes of 8 channels, and the values of the set bits.
+ *     This is the smaller form at that density, and an 8-channel block is added with one vector operation.
+ * Column starts are a u32 base per 32 columns plus a u16 offset per column (u32 per column where a group
+ * spans more than 65535 values).
  *
- * Per timestep, a layer fed by spikes visits only its active inputs (the event list of the previous layer)
- * and, for each, only the nonzero weights of that input's columns, adding them to the outputs they reach:
- * no multiplications. The first conv (real-valued image, direct encoding) is a sparse-weight x dense-input
- * kernel run once per call. The LIF update is fused with the pass that resets the layer's input currents to
- * the bias and that builds the next event list.
+ * Execution is layer-major: a layer runs all the call's timesteps before the next (the chain is
+ * feed-forward), so its weights stay in cache. Per timestep, a layer fed by spikes visits only the active
+ * inputs (the event list of the previous layer, grouped by position) and, for each, only the nonzero weights
+ * of that input's columns, adding them to the outputs they reach: no multiplications. The first conv (the
+ * real-valued image, direct encoding) runs once per call. The LIF then updates every neuron, emits the next
+ * event list and resets the currents to the bias.
  *
- * Activations are channel-last (HWC) so the outputs one event reaches are contiguous. The arithmetic of the
- * LIF is that of the ONNX graph: h = v + (x - v) / tau; s = h >= v_th; v = h * (1 - s), in float32, without
- * fused multiply-adds (build with -ffp-contract=off).
+ * Exactness: every current is a double accumulator that receives, in order, its bias and then its inputs in
+ * ascending (position, channel) order, one kernel offset at a time. Vector lanes only ever hold different
+ * output channels, so the order of additions per neuron is that of a scalar loop, whatever the encoding or
+ * the instruction set. The LIF is the ONNX graph's arithmetic in float32: h = v + (x - v) / tau;
+ * s = h >= v_th; v = h * (1 - s), without fused multiply-adds (build with -ffp-contract=off).
  *
- * Plain C99 (+ optional OpenMP over the samples of a batch); no assembly. Built for the host by the
- * project's setup and cross-compiled for aarch64 with the target's compiler.
+ * Activations are channel-last (HWC), so the outputs one event reaches are contiguous. Plain C99 with
+ * optional AVX-512 (x86, -march=native) and OpenMP over the samples of a batch; a scalar path of the same
+ * arithmetic elsewhere (aarch64). Built for the host by the project's setup and cross-compiled for a target.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -25,38 +34,107 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define ET_AVX512 1
+#endif
 
 #define ET_MAGIC 0x50535445u /* "ETSP" little-endian */
 #define ET_VERSION 1u
-
-#ifndef ET_ACC
-#define ET_ACC double
-#endif
-typedef ET_ACC acc_t; /* accumulator of the synaptic currents (see et_run) */
+#define GROUP 32u           /* columns per u32 base of the column starts */
+#define MAX_SLOTS 64        /* per-thread scratch kept between calls */
 
 enum { K_CONV_IMAGE = 0, K_CONV_SPIKES = 1, K_MAXPOOL = 2, K_LINEAR_SPIKES = 3 };
+enum { ENC_LIST = 0, ENC_MASK = 1 };
 
 typedef struct {
     uint32_t kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif, ncols, nnz;
-    const int32_t *colptr; /* ncols + 1 */
-    const uint8_t *gaps;   /* nnz: row = previous row + gap (the first from -1) */
-    const float *val;      /* nnz */
-    const float *bias;     /* cout */
+    uint32_t enc, nblk;     /* nblk: bytes of mask per column (ceil(cout / 8)) */
+    uint32_t wide;          /* column starts: u32 each (a group spans over 65535 values), else base + u16 */
+    const uint32_t *base;   /* ncols / GROUP + 1: value index of each group's first column */
+    const uint16_t *off16;  /* ncols + 1: start of each column relative to its group's base (or NULL) */
+    const uint32_t *start;  /* ncols + 1: absolute starts where a group spans over 65535 values (or NULL) */
+    const uint8_t *code;    /* list: gaps [nvals]; mask: masks [ncols * nblk] */
+    const float *val;       /* nvals */
+    const float *bias;      /* cout */
 } et_layer;
 
 typedef struct {
-    void *blob;
-    size_t blob_bytes;
+    void *mem;              /* every resident array of the net, one allocation */
+    size_t mem_bytes;
     uint32_t nlayers, in_c, in_h, in_w, timesteps, num_classes, nlif, nsyn;
     float tau, v_th;
     et_layer *layers;
-    size_t state_floats; /* membrane floats per sample, all LIF layers */
-    size_t scratch_floats, scratch_ints;
+    size_t state_floats;    /* membrane floats per sample, all LIF layers */
+    size_t maxmap;          /* the largest map (neurons) of the input and every layer */
+    void *slot[MAX_SLOTS];  /* scratch of the calls' threads, kept between calls */
+    size_t slot_steps[MAX_SLOTS];
+    char busy;              /* the slots are in use by a call */
 } et_net;
 
-static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+const char *et_version(void) { return "etevent 2"; }
 
-const char *et_version(void) { return "etevent 1"; }
+/* ---- loading: the file's CSC columns -> the resident encodings ------------------------------------------ */
+
+typedef struct { const int32_t *colptr; const uint8_t *gaps; const float *val, *bias; } file_layer;
+
+static uint32_t col_start(const et_layer *L, uint32_t col) {
+    return L->wide ? L->start[col] : L->base[col / GROUP] + L->off16[col];
+}
+
+static size_t align8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
+/* the resident bytes of layer L (encoding decided) given its file form; also counts its values */
+static size_t plan_layer(et_layer *L, const file_layer *F, size_t *nvals) {
+    size_t real = 0;
+    for (uint32_t j = 0; j < L->nnz; j++) real += F->val[j] != 0.0f;
+    L->nblk = (L->cout + 7) / 8;
+    L->enc = (L->kind != K_MAXPOOL && (size_t)L->nblk * L->ncols <= real) ? ENC_MASK : ENC_LIST;
+    *nvals = L->enc == ENC_MASK ? real : L->nnz;
+    int wide = 0;
+    for (uint32_t g = 0; g * GROUP < L->ncols; g++) {
+        uint32_t c0 = g * GROUP, c1 = c0 + GROUP < L->ncols ? c0 + GROUP : L->ncols;
+        /* values in the group: list keeps the fillers; mask counts the nonzeros (checked with real) */
+        if ((uint32_t)(F->colptr[c1] - F->colptr[c0]) > 65535u) wide = 1;
+    }
+    size_t b = align8(4 * ((size_t)L->ncols / GROUP + 1));
+    b += wide ? align8(4 * ((size_t)L->ncols + 1)) : align8(2 * ((size_t)L->ncols + 1));
+    b += align8(L->enc == ENC_MASK ? (size_t)L->ncols * L->nblk : *nvals);
+    b += align8(4 * *nvals) + align8(4 * (size_t)L->cout);
+    L->wide = (uint32_t)wide;
+    return b;
+}
+
+static void fill_layer(et_layer *L, const file_layer *F, size_t nvals, uint8_t **p) {
+    int wide = (int)L->wide;
+    uint32_t *base = (uint32_t *)*p; *p += align8(4 * ((size_t)L->ncols / GROUP + 1));
+    uint32_t *start = NULL; uint16_t *off16 = NULL;
+    if (wide) { start = (uint32_t *)*p; *p += align8(4 * ((size_t)L->ncols + 1)); }
+    else { off16 = (uint16_t *)*p; *p += align8(2 * ((size_t)L->ncols + 1)); }
+    uint8_t *code = *p; *p += align8(L->enc == ENC_MASK ? (size_t)L->ncols * L->nblk : nvals);
+    float *val = (float *)*p; *p += align8(4 * nvals);
+    float *bias = (float *)*p; *p += align8(4 * (size_t)L->cout);
+    memcpy(bias, F->bias, 4 * (size_t)L->cout);
+    uint32_t n = 0;
+    for (uint32_t col = 0; col <= L->ncols; col++) {
+        if (col % GROUP == 0) base[col / GROUP] = n;
+        if (wide) start[col] = n; else off16[col] = (uint16_t)(n - base[col / GROUP]);
+        if (col == L->ncols) break;
+        int row = -1;
+        if (L->enc == ENC_MASK) memset(code + (size_t)col * L->nblk, 0, L->nblk);
+        for (int32_t j = F->colptr[col]; j < F->colptr[col + 1]; j++) {
+            row += F->gaps[j];
+            if (L->enc == ENC_LIST) { code[n] = F->gaps[j]; val[n++] = F->val[j]; }
+            else if (F->val[j] != 0.0f) {
+                code[(size_t)col * L->nblk + row / 8] |= (uint8_t)(1u << (row % 8));
+                val[n++] = F->val[j];
+            }
+        }
+    }
+    L->base = base; L->off16 = off16; L->start = start; L->code = code; L->val = val; L->bias = bias;
+}
+
+static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
 
 /* Loads a network file. On error returns NULL and writes a message to err (size errlen). */
 et_net *et_load(const char *path, char *err, int errlen) {
@@ -77,12 +155,17 @@ et_net *et_load(const char *path, char *err, int errlen) {
         free(blob); snprintf(err, errlen, "%s is not an .etsp v1 network file", path); return NULL;
     }
     et_net *n = (et_net *)calloc(1, sizeof(et_net));
-    n->blob = blob; n->blob_bytes = (size_t)size;
+    file_layer *fl = NULL;
+    size_t *nvals = NULL;
+    if (!n) { free(blob); snprintf(err, errlen, "out of memory"); return NULL; }
     n->nlayers = h[2]; n->in_c = h[3]; n->in_h = h[4]; n->in_w = h[5]; n->timesteps = h[6];
     memcpy(&n->tau, &h[7], 4); memcpy(&n->v_th, &h[8], 4); n->num_classes = h[9];
     n->layers = (et_layer *)calloc(n->nlayers, sizeof(et_layer));
-    size_t off = 12 * 4;
-    size_t maxmap = (size_t)n->in_c * n->in_h * n->in_w;
+    fl = (file_layer *)calloc(n->nlayers, sizeof(file_layer));
+    nvals = (size_t *)calloc(n->nlayers, sizeof(size_t));
+    if (!n->layers || !fl || !nvals) { snprintf(err, errlen, "out of memory"); goto fail; }
+    size_t off = 12 * 4, total = 0;
+    n->maxmap = (size_t)n->in_c * n->in_h * n->in_w;
     for (uint32_t i = 0; i < n->nlayers; i++) {
         if (off + 13 * 4 > (size_t)size) goto truncated;
         const uint32_t *r = (const uint32_t *)(blob + off);
@@ -94,229 +177,430 @@ et_net *et_load(const char *path, char *err, int errlen) {
         if (L->kind != K_MAXPOOL) {
             size_t need = 4 * ((size_t)L->ncols + 1) + align4(L->nnz) + 4 * (size_t)L->nnz + 4 * (size_t)L->cout;
             if (off + need > (size_t)size) goto truncated;
-            L->colptr = (const int32_t *)(blob + off); off += 4 * ((size_t)L->ncols + 1);
-            L->gaps = blob + off; off += align4(L->nnz);
-            L->val = (const float *)(blob + off); off += 4 * (size_t)L->nnz;
-            L->bias = (const float *)(blob + off); off += 4 * (size_t)L->cout;
+            fl[i].colptr = (const int32_t *)(blob + off); off += 4 * ((size_t)L->ncols + 1);
+            fl[i].gaps = blob + off; off += align4(L->nnz);
+            fl[i].val = (const float *)(blob + off); off += 4 * (size_t)L->nnz;
+            fl[i].bias = (const float *)(blob + off); off += 4 * (size_t)L->cout;
+            total += plan_layer(L, &fl[i], &nvals[i]);
             n->nsyn += (L->kind != K_CONV_IMAGE);
         }
         size_t outn = (size_t)L->cout * L->hout * L->wout;
-        if (outn > maxmap) maxmap = outn;
+        if (outn > n->maxmap) n->maxmap = outn;
         if (L->lif) { n->nlif++; n->state_floats += outn; }
     }
     if (off != (size_t)size) goto truncated;
-    n->scratch_floats = maxmap;
-    n->scratch_ints = maxmap;
+    n->mem = malloc(total ? total : 1);
+    if (!n->mem) { snprintf(err, errlen, "out of memory"); goto fail; }
+    n->mem_bytes = total;
+    uint8_t *p = (uint8_t *)n->mem;
+    for (uint32_t i = 0; i < n->nlayers; i++)
+        if (n->layers[i].kind != K_MAXPOOL) fill_layer(&n->layers[i], &fl[i], nvals[i], &p);
+    free(fl); free(nvals); free(blob);
     return n;
 truncated:
     snprintf(err, errlen, "%s is truncated or corrupt", path);
-    free(n->layers); free(n); free(blob);
+fail:
+    free(fl); free(nvals); free(n->layers); free(n); free(blob);
     return NULL;
 }
 
 void et_free(et_net *n) {
     if (!n) return;
-    free(n->layers); free(n->blob); free(n);
+    for (int i = 0; i < MAX_SLOTS; i++) free(n->slot[i]);
+    free(n->layers); free(n->mem); free(n);
 }
 
-size_t et_resident_bytes(const et_net *n) { return n->blob_bytes + n->nlayers * sizeof(et_layer) + sizeof(et_net); }
+size_t et_resident_bytes(const et_net *n) { return n->mem_bytes + n->nlayers * sizeof(et_layer) + sizeof(et_net); }
 uint32_t et_num_lif(const et_net *n) { return n->nlif; }
 uint32_t et_num_classes(const et_net *n) { return n->num_classes; }
 uint32_t et_num_syn(const et_net *n) { return n->nsyn; }
 size_t et_state_floats(const et_net *n) { return n->state_floats; }
-
-/* cur[oy][ox][o] = bias + sum over nonzero w of w * x (x: one sample, CHW float) */
-static void conv_image(const et_layer *L, const float *x, acc_t *cur) {
-    const uint32_t K = L->k, Ho = L->hout, Wo = L->wout, Co = L->cout;
-    for (uint32_t p = 0; p < Ho * Wo; p++)
-        for (uint32_t o = 0; o < Co; o++) cur[(size_t)p * Co + o] = L->bias[o];
-    for (uint32_t c = 0; c < L->cin; c++)
-        for (uint32_t ky = 0; ky < K; ky++)
-            for (uint32_t kx = 0; kx < K; kx++) {
-                uint32_t col = (c * K + ky) * K + kx;
-                int32_t j0 = L->colptr[col], j1 = L->colptr[col + 1];
-                if (j0 == j1) continue;
-                for (uint32_t oy = 0; oy < Ho; oy++) {
-                    int iy = (int)(oy * L->stride + ky) - (int)L->pad;
-                    if (iy < 0 || iy >= (int)L->hin) continue;
-                    for (uint32_t ox = 0; ox < Wo; ox++) {
-                        int ix = (int)(ox * L->stride + kx) - (int)L->pad;
-                        if (ix < 0 || ix >= (int)L->win) continue;
-                        float xv = x[((size_t)c * L->hin + iy) * L->win + ix];
-                        if (xv == 0.0f) continue;
-                        acc_t *o = cur + ((size_t)oy * Wo + ox) * Co;
-                        int row = -1;
-                        for (int32_t j = j0; j < j1; j++) { row += L->gaps[j]; o[row] += (acc_t)L->val[j] * xv; }
-                    }
-                }
-            }
+size_t et_scratch_bytes(const et_net *n, int nsteps); /* per sample run at once (below) */
+/* the encoding of layer i (0 list, 1 mask; -1 for a max-pool or an index out of range), for the cost model */
+int et_layer_encoding(const et_net *n, uint32_t i) {
+    return i < n->nlayers && n->layers[i].kind != K_MAXPOOL ? (int)n->layers[i].enc : -1;
 }
 
-/* cur += the nonzero weights reached by each event (HWC index into the input map) */
-static void conv_events(const et_layer *L, const int32_t *ev, int nev, acc_t *cur) {
-    const int K = (int)L->k, S = (int)L->stride, P = (int)L->pad, Cin = (int)L->cin, Win = (int)L->win;
-    const int Ho = (int)L->hout, Wo = (int)L->wout, Co = (int)L->cout;
-    for (int e = 0; e < nev; e++) {
-        int idx = ev[e], c = idx % Cin, pos = idx / Cin, x = pos % Win, y = pos / Win;
-        for (int ky = 0; ky < K; ky++) {
-            int oyn = y + P - ky;
-            if (oyn < 0 || oyn % S) continue;
-            int oy = oyn / S;
-            if (oy >= Ho) continue;
-            for (int kx = 0; kx < K; kx++) {
-                int oxn = x + P - kx;
-                if (oxn < 0 || oxn % S) continue;
-                int ox = oxn / S;
-                if (ox >= Wo) continue;
-                int col = (c * K + ky) * K + kx;
-                int32_t j0 = L->colptr[col], j1 = L->colptr[col + 1];
-                acc_t *o = cur + ((size_t)oy * Wo + ox) * Co;
-                int row = -1;
-                for (int32_t j = j0; j < j1; j++) { row += L->gaps[j]; o[row] += L->val[j]; }
-            }
+/* ---- adding one column ------------------------------------------------------------------------------------ */
+
+/* o[row] += w (scale == NULL) or w * scale for every nonzero w of column col; the product of two floats is
+ * exact in double, so the sum rounds as the scalar loop's does */
+static inline void add_column(const et_layer *L, uint32_t col, double *o, const float *scale) {
+    uint32_t j = col_start(L, col), j1 = col_start(L, col + 1);
+    const float *v = L->val + j;
+    if (L->enc == ENC_LIST) {
+        const uint8_t *g = L->code + j;
+        int row = -1;
+        if (scale) { double s = *scale; for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q] * s; } }
+        else for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q]; }
+        return;
+    }
+    const uint8_t *m = L->code + (size_t)col * L->nblk;
+#ifdef ET_AVX512
+    const __m512d s = _mm512_set1_pd(scale ? (double)*scale : 1.0);
+    for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
+        __mmask8 k = m[b];
+        __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
+        if (scale) w = _mm512_mul_pd(w, s);
+        _mm512_mask_storeu_pd(o, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, o), w));
+        v += __builtin_popcount(k);
+    }
+#else
+    double s = scale ? (double)*scale : 1.0;
+    for (uint32_t b = 0; b < L->nblk; b++, o += 8)
+        for (unsigned k = m[b]; k; k &= k - 1) {
+            double w = (double)*v++;
+            o[__builtin_ctz(k)] += scale ? w * s : w;
+        }
+#endif
+}
+
+/* ---- event lists -------------------------------------------------------------------------------------------
+ * One timestep's active inputs of a map, grouped by position in ascending order: for each position with a
+ * spike, the word -(position + 1), then its spiking channels in ascending order. The threads of one sample
+ * each write the part of the map in their band of rows, so a list is up to MAX_TEAM segments, in order. */
+#define MAX_TEAM 8
+typedef struct { int32_t *w; int nseg, beg[MAX_TEAM], end[MAX_TEAM], cnt[MAX_TEAM]; } events;
+
+static int ev_count(const events *e) { int c = 0; for (int j = 0; j < e->nseg; j++) c += e->cnt[j]; return c; }
+
+/* the rows [*r0, *r1) of an output map of h rows that thread tid of nt owns */
+static void band(uint32_t h, int tid, int nt, int *r0, int *r1) {
+    *r0 = (int)((uint64_t)h * tid / nt); *r1 = (int)((uint64_t)h * (tid + 1) / nt);
+}
+
+/* the outputs (kernel offset, output position) an input at (y, x) reaches within output rows [r0, r1) */
+static int reach(const et_layer *L, int y, int x, int r0, int r1, int *koff, int *opos) {
+    const int K = (int)L->k, S = (int)L->stride, P = (int)L->pad, Wo = (int)L->wout;
+    int n = 0;
+    for (int ky = 0; ky < K; ky++) {
+        int oyn = y + P - ky;
+        if (oyn < 0 || oyn % S || oyn / S < r0 || oyn / S >= r1) continue;
+        for (int kx = 0; kx < K; kx++) {
+            int oxn = x + P - kx;
+            if (oxn < 0 || oxn % S || oxn / S >= Wo) continue;
+            koff[n] = ky * K + kx; opos[n++] = (oyn / S) * Wo + oxn / S;
         }
     }
-}
-
-static void linear_events(const et_layer *L, const int32_t *ev, int nev, acc_t *cur) {
-    for (int e = 0; e < nev; e++) {
-        int col = ev[e];
-        int32_t j0 = L->colptr[col], j1 = L->colptr[col + 1];
-        int row = -1;
-        for (int32_t j = j0; j < j1; j++) { row += L->gaps[j]; cur[row] += L->val[j]; }
-    }
-}
-
-/* LIF over n neurons fed by cur; writes the event list; resets cur to the bias (period cout) unless keep. */
-static int lif_fused(acc_t *cur, float *v, int n, float tau, float vth, int32_t *ev, const float *bias, int cout,
-                     int keep) {
-    int nev = 0;
-    for (int i = 0; i < n; i++) {
-        float vi = v[i];
-        float h = vi + ((float)cur[i] - vi) / tau;
-        float s = (h >= vth) ? 1.0f : 0.0f;
-        v[i] = h * (1.0f - s);
-        if (s != 0.0f) ev[nev++] = i;
-        if (!keep) cur[i] = bias[i % cout];
-    }
-    return nev;
-}
-
-/* 2x2 / stride 2 max-pool of a binary HWC map given as its sorted event list -> the pooled event list */
-static int maxpool_events(const et_layer *L, const int32_t *ev, int nev, uint8_t *mark, int32_t *out) {
-    const int C = (int)L->cin, Win = (int)L->win, Ho = (int)L->hout, Wo = (int)L->wout;
-    const int k = (int)L->k, s = (int)L->stride;
-    size_t outn = (size_t)Ho * Wo * C;
-    memset(mark, 0, outn);
-    for (int e = 0; e < nev; e++) {
-        int idx = ev[e], c = idx % C, pos = idx / C, x = pos % Win, y = pos / Win;
-        int oy = y / s, ox = x / s;
-        if (y - oy * s >= k || x - ox * s >= k || oy >= Ho || ox >= Wo) continue;
-        mark[((size_t)oy * Wo + ox) * C + c] = 1;
-    }
-    int n = 0;
-    for (size_t i = 0; i < outn; i++)
-        if (mark[i]) out[n++] = (int32_t)i;
     return n;
 }
 
-/* One sample: nsteps timesteps from the states in `state` (updated in place).
- * logits[K] receives the sum over the steps; spikes[l * nsteps + t], events[s * nsteps + t] the counts. */
-static void run_one(const et_net *n, const float *x, int nsteps, float *state, float *logits, float *spikes,
-                    float *events, acc_t *stem_cur, acc_t **cur, int32_t *ev_a, int32_t *ev_b, uint8_t *mark) {
-    /* currents of each synaptic layer start at the bias; the image layer's current is computed once */
-    for (uint32_t i = 0; i < n->nlayers; i++) {
-        const et_layer *L = &n->layers[i];
-        if (L->kind == K_CONV_IMAGE) conv_image(L, x, stem_cur);
-        else if (L->kind != K_MAXPOOL) {
-            size_t outn = (size_t)L->cout * L->hout * L->wout;
-            for (size_t j = 0; j < outn; j++) cur[i][j] = L->bias[j % L->cout];
-        }
-    }
-    for (uint32_t k = 0; k < n->num_classes; k++) logits[k] = 0.0f;
-    for (int t = 0; t < nsteps; t++) {
-        float *v = state;
-        int32_t *ev = ev_a, *nxt = ev_b;
-        int nev = 0, li = 0, si = 0;
-        for (uint32_t i = 0; i < n->nlayers; i++) {
-            const et_layer *L = &n->layers[i];
-            acc_t *c;
-            if (L->kind == K_MAXPOOL) {
-                nev = maxpool_events(L, ev, nev, mark, nxt);
-                int32_t *tmp = ev; ev = nxt; nxt = tmp;
+/* cur [hout * wout * cout] += the weights reached by each event, in output rows [r0, r1) */
+static void conv_events(const et_layer *L, const events *ev, int r0, int r1, double *cur) {
+    const uint32_t KK = L->k * L->k, Co = L->cout;
+    int koff[KK], opos[KK], nr = 0;
+    for (int sgm = 0; sgm < ev->nseg; sgm++)
+        for (int i = ev->beg[sgm]; i < ev->end[sgm]; i++) {
+            int32_t w = ev->w[i];
+            if (w < 0) {
+                int pos = -w - 1;
+                nr = reach(L, pos / (int)L->win, pos % (int)L->win, r0, r1, koff, opos);
                 continue;
             }
-            if (L->kind == K_CONV_IMAGE) c = stem_cur;
-            else {
-                events[si++ * nsteps + t] = (float)nev;
-                c = cur[i];
-                if (L->kind == K_CONV_SPIKES) conv_events(L, ev, nev, c);
-                else linear_events(L, ev, nev, c);
+            for (int r = 0; r < nr; r++) add_column(L, (uint32_t)w * KK + koff[r], cur + (size_t)opos[r] * Co, NULL);
+        }
+}
+
+static void linear_events(const et_layer *L, const events *ev, uint32_t cin_map, double *cur) {
+    uint32_t pos = 0;
+    for (int sgm = 0; sgm < ev->nseg; sgm++)
+        for (int i = ev->beg[sgm]; i < ev->end[sgm]; i++) {
+            int32_t w = ev->w[i];
+            if (w < 0) pos = (uint32_t)(-w - 1);
+            else add_column(L, pos * cin_map + (uint32_t)w, cur, NULL);
+        }
+}
+
+/* cur = the bias, for the positions [p0, p1) */
+static void set_bias(const et_layer *L, double *cur, int p0, int p1) {
+    for (int p = p0; p < p1; p++)
+        for (uint32_t o = 0; o < L->cout; o++) cur[(size_t)p * L->cout + o] = L->bias[o];
+}
+
+/* the image layer in output rows [r0, r1): cur = bias + sum of w * x over the nonzero inputs (x: CHW) */
+static void conv_image(const et_layer *L, const float *x, int r0, int r1, double *cur) {
+    const uint32_t KK = L->k * L->k, Co = L->cout;
+    int koff[KK], opos[KK];
+    int y0 = r0 * (int)L->stride - (int)L->pad, y1 = (r1 - 1) * (int)L->stride - (int)L->pad + (int)L->k;
+    if (y0 < 0) y0 = 0;
+    if (y1 > (int)L->hin) y1 = (int)L->hin;
+    set_bias(L, cur, r0 * (int)L->wout, r1 * (int)L->wout);
+    for (uint32_t c = 0; c < L->cin; c++)
+        for (int y = y0; y < y1; y++)
+            for (uint32_t xx = 0; xx < L->win; xx++) {
+                const float *xv = x + ((size_t)c * L->hin + y) * L->win + xx;
+                if (*xv == 0.0f) continue;
+                int nr = reach(L, y, (int)xx, r0, r1, koff, opos);
+                for (int r = 0; r < nr; r++) add_column(L, c * KK + koff[r], cur + (size_t)opos[r] * Co, xv);
             }
-            int outn = (int)(L->cout * L->hout * L->wout);
-            if (L->lif) {
-                nev = lif_fused(c, v, outn, n->tau, n->v_th, nxt, L->bias, (int)L->cout, L->kind == K_CONV_IMAGE);
-                spikes[li++ * nsteps + t] = (float)nev;
-                v += outn;
-                int32_t *tmp = ev; ev = nxt; nxt = tmp;
-            } else { /* the classifier: its output is this step's logits */
-                for (int k = 0; k < outn; k++) { logits[k] += (float)c[k]; c[k] = L->bias[k]; }
+}
+
+/* LIF over the neurons of positions [p0, p1) fed by cur: segment sg of out; resets cur to the bias unless keep */
+static void lif_layer(const et_layer *L, double *cur, float *v, float tau, float vth, int keep, int p0, int p1,
+                      events *out, int sg) {
+    const int Co = (int)L->cout;
+    int len = out->beg[sg], count = 0;
+    for (int p = p0; p < p1; p++) {
+        double *c = cur + (size_t)p * Co;
+        float *vp = v + (size_t)p * Co;
+        int head = len++, o = 0;
+        out->w[head] = -(p + 1);
+#ifdef ET_AVX512
+        const __m512 vtau = _mm512_set1_ps(tau), vvth = _mm512_set1_ps(vth), one = _mm512_set1_ps(1.0f);
+        const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; o + 16 <= Co; o += 16) {
+            __m512 x = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(c + o))),
+                                          _mm512_cvtpd_ps(_mm512_loadu_pd(c + o + 8)), 1);
+            __m512 vi = _mm512_loadu_ps(vp + o);
+            __m512 h = _mm512_add_ps(vi, _mm512_div_ps(_mm512_sub_ps(x, vi), vtau));
+            __mmask16 s = _mm512_cmp_ps_mask(h, vvth, _CMP_GE_OQ);
+            __m512 sf = _mm512_maskz_mov_ps(s, one);
+            _mm512_storeu_ps(vp + o, _mm512_mul_ps(h, _mm512_sub_ps(one, sf)));
+            _mm512_mask_compressstoreu_epi32(out->w + len, s, _mm512_add_epi32(iota, _mm512_set1_epi32(o)));
+            len += __builtin_popcount(s);
+            if (!keep) {
+                _mm512_storeu_pd(c + o, _mm512_cvtps_pd(_mm256_loadu_ps(L->bias + o)));
+                _mm512_storeu_pd(c + o + 8, _mm512_cvtps_pd(_mm256_loadu_ps(L->bias + o + 8)));
             }
         }
+#endif
+        for (; o < Co; o++) {
+            float vi = vp[o];
+            float h = vi + ((float)c[o] - vi) / tau;
+            float s = (h >= vth) ? 1.0f : 0.0f;
+            vp[o] = h * (1.0f - s);
+            if (s != 0.0f) out->w[len++] = o;
+            if (!keep) c[o] = L->bias[o];
+        }
+        if (len == head + 1) len = head; /* no spike here */
+        else count += len - head - 1;
+    }
+    out->end[sg] = len; out->cnt[sg] = count;
+}
+
+/* max-pooling of a binary HWC map (as its event list) into output rows [r0, r1) -> segment sg of out;
+ * mark: one byte per output neuron, then one per output position */
+static void maxpool_events(const et_layer *L, const events *ev, int r0, int r1, uint8_t *mark, events *out,
+                           int sg) {
+    const int C = (int)L->cin, Win = (int)L->win, Wo = (int)L->wout;
+    const int k = (int)L->k, s = (int)L->stride;
+    const size_t npos = (size_t)L->hout * Wo, p0 = (size_t)r0 * Wo, p1 = (size_t)r1 * Wo;
+    uint8_t *any = mark + npos * C;
+    memset(mark + p0 * C, 0, (p1 - p0) * C);
+    memset(any + p0, 0, p1 - p0);
+    int oy0 = 0, oy1 = -1, ox0 = 0, ox1 = -1;
+    for (int sgm = 0; sgm < ev->nseg; sgm++)
+        for (int i = ev->beg[sgm]; i < ev->end[sgm]; i++) {
+            int32_t w = ev->w[i];
+            if (w < 0) { /* the outputs whose window holds (y, x): o * s <= y < o * s + k, within the band */
+                int pos = -w - 1, y = pos / Win, x = pos % Win;
+                oy1 = y / s < r1 - 1 ? y / s : r1 - 1; oy0 = y - k + 1 > 0 ? (y - k + s) / s : 0;
+                ox1 = x / s < Wo - 1 ? x / s : Wo - 1; ox0 = x - k + 1 > 0 ? (x - k + s) / s : 0;
+                if (oy0 < r0) oy0 = r0;
+                continue;
+            }
+            for (int oy = oy0; oy <= oy1; oy++)
+                for (int ox = ox0; ox <= ox1; ox++) {
+                    size_t op = (size_t)oy * Wo + ox;
+                    mark[op * C + w] = 1; any[op] = 1;
+                }
+        }
+    int len = out->beg[sg], count = 0;
+    for (size_t p = p0; p < p1; p++) {
+        if (!any[p]) continue;
+        out->w[len++] = -(int32_t)(p + 1);
+        const uint8_t *m = mark + p * C;
+        for (int c = 0; c < C; c++)
+            if (m[c]) { out->w[len++] = c; count++; }
+    }
+    out->end[sg] = len; out->cnt[sg] = count;
+}
+
+/* ---- one sample ------------------------------------------------------------------------------------------
+ * A sample is run by a team of nt threads (nt > 1 at a batch smaller than the threads); each owns a band of
+ * output rows of every layer and reads the whole input event list. They meet once per layer. */
+
+typedef struct { double *cur; uint8_t *mark; events *ea, *eb; } scratch;
+
+static size_t list_words(const et_net *n) { return 2 * n->maxmap + 1; } /* headers + channels, at most */
+
+static size_t scratch_bytes(const et_net *n, int nsteps) {
+    return n->maxmap * sizeof(double) + 2 * (size_t)nsteps * (list_words(n) * 4 + sizeof(events)) + 2 * n->maxmap
+           + 64;
+}
+
+size_t et_scratch_bytes(const et_net *n, int nsteps) { return scratch_bytes(n, nsteps); }
+
+static scratch carve(const et_net *n, int nsteps, void *buf) {
+    scratch s;
+    uint8_t *p = (uint8_t *)buf;
+    s.cur = (double *)p; p += n->maxmap * sizeof(double);
+    s.ea = (events *)p; p += nsteps * sizeof(events);
+    s.eb = (events *)p; p += nsteps * sizeof(events);
+    int32_t *wa = (int32_t *)p; p += (size_t)nsteps * list_words(n) * 4;
+    int32_t *wb = (int32_t *)p; p += (size_t)nsteps * list_words(n) * 4;
+    s.mark = p;
+    for (int t = 0; t < nsteps; t++) {
+        s.ea[t].w = wa + (size_t)t * list_words(n);
+        s.eb[t].w = wb + (size_t)t * list_words(n);
+    }
+    return s;
+}
+
+static void team_barrier(int nt) {
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp barrier
+    }
+#endif
+    (void)nt;
+}
+
+/* nsteps timesteps from the states in `state` (updated in place), as thread tid of a team of nt. logits[K]
+ * receives the sum over the steps; spikes[l * nsteps + t], events[s * nsteps + t] the counts (thread 0). */
+static void run_one(const et_net *n, const float *x, int nsteps, float *state, float *logits, float *spikes,
+                    float *counts, scratch *s, int tid, int nt) {
+    float *v = state;
+    int li = 0, si = 0;
+    events *in = s->ea, *out = s->eb;
+    uint32_t cin_map = 0; /* channels of the map feeding a linear layer */
+    if (tid == 0)
+        for (uint32_t k = 0; k < n->num_classes; k++) logits[k] = 0.0f;
+    for (uint32_t i = 0; i < n->nlayers; i++) {
+        const et_layer *L = &n->layers[i];
+        size_t outn = (size_t)L->cout * L->hout * L->wout;
+        int r0, r1;
+        band(L->hout, tid, nt, &r0, &r1);
+        int p0 = r0 * (int)L->wout, p1 = r1 * (int)L->wout;
+        /* this thread's segment of each output list: its positions' words (a header and channels each) */
+        for (int t = 0; t < nsteps; t++) {
+            out[t].nseg = nt;
+            out[t].beg[tid] = out[t].end[tid] = p0 * (int)(L->cout + 1);
+            out[t].cnt[tid] = 0;
+        }
+        if (L->kind == K_MAXPOOL) {
+            for (int t = 0; t < nsteps; t++) maxpool_events(L, &in[t], r0, r1, s->mark, &out[t], tid);
+        } else if (L->kind == K_CONV_IMAGE) {
+            conv_image(L, x, r0, r1, s->cur);
+            for (int t = 0; t < nsteps; t++) lif_layer(L, s->cur, v, n->tau, n->v_th, 1, p0, p1, &out[t], tid);
+        } else if (L->kind == K_CONV_SPIKES) {
+            set_bias(L, s->cur, p0, p1);
+            for (int t = 0; t < nsteps; t++) {
+                conv_events(L, &in[t], r0, r1, s->cur);
+                lif_layer(L, s->cur, v, n->tau, n->v_th, 0, p0, p1, &out[t], tid);
+            }
+        } else if (tid == 0) { /* the classifier: its output is each step's logits */
+            set_bias(L, s->cur, 0, 1);
+            for (int t = 0; t < nsteps; t++) {
+                linear_events(L, &in[t], cin_map, s->cur);
+                for (size_t k = 0; k < outn; k++) { logits[k] += (float)s->cur[k]; s->cur[k] = L->bias[k]; }
+            }
+        }
+        int syn = L->kind == K_CONV_SPIKES || L->kind == K_LINEAR_SPIKES;
+        if (tid == 0 && syn) /* the input lists are complete since the last meeting, and no thread writes them */
+            for (int t = 0; t < nsteps; t++) counts[si * nsteps + t] = (float)ev_count(&in[t]);
+        team_barrier(nt); /* the next layer reads every band of this one's lists */
+        if (tid == 0 && L->lif) /* read-only until the layer after next (which passes another meeting first) */
+            for (int t = 0; t < nsteps; t++) spikes[li * nsteps + t] = (float)ev_count(&out[t]);
+        si += syn;
+        if (L->lif) { v += outn; li++; }
+        cin_map = L->cout;
+        events *tmp = in; in = out; out = tmp;
     }
 }
 
+static void *take_slot(et_net *n, int slot, size_t bytes, int nsteps, int owned) {
+    if (!owned) return malloc(bytes);
+    if (!n->slot[slot] || n->slot_steps[slot] < (size_t)nsteps) {
+        free(n->slot[slot]);
+        n->slot[slot] = malloc(bytes);
+        n->slot_steps[slot] = n->slot[slot] ? (size_t)nsteps : 0;
+    }
+    return n->slot[slot];
+}
+
+static void copy_counts(const et_net *n, int nsteps, int batch, int b, const float *sp, float *spikes,
+                        float *events_out) {
+    const float *ev_counts = sp + (size_t)n->nlif * nsteps;
+    for (uint32_t l = 0; l < n->nlif; l++)
+        for (int t = 0; t < nsteps; t++) spikes[((size_t)l * nsteps + t) * batch + b] = sp[l * nsteps + t];
+    for (uint32_t q = 0; q < n->nsyn; q++)
+        for (int t = 0; t < nsteps; t++) events_out[((size_t)q * nsteps + t) * batch + b] = ev_counts[q * nsteps + t];
+}
+
 /* x [B, C, H, W]; state [B, state_floats] (in/out); logits [B, K]; spikes [nlif, nsteps, B];
- * events [nsyn, nsteps, B]. Returns 0, or -1 when scratch memory cannot be had. */
-int et_run(const et_net *n, int batch, const float *x, int nsteps, float *state, float *logits, float *spikes,
-           float *events, int threads) {
+ * events [nsyn, nsteps, B]. threads: the samples run in parallel where the batch has as many, otherwise the
+ * threads share each sample (a team per sample). Returns 0, or -1 when scratch memory cannot be had. */
+int et_run(et_net *n, int batch, const float *x, int nsteps, float *state, float *logits, float *spikes,
+           float *events_out, int threads) {
     int failed = 0;
     size_t xin = (size_t)n->in_c * n->in_h * n->in_w;
-#ifdef _OPENMP
+    /* the net's scratch is reused by one call at a time; a concurrent call allocates its own */
+    int owned = !__atomic_test_and_set(&n->busy, __ATOMIC_ACQUIRE);
     if (threads < 1) threads = 1;
-    if (threads > batch) threads = batch;
-#pragma omp parallel num_threads(threads)
+    if (threads > MAX_SLOTS) threads = MAX_SLOTS;
+    int team = batch >= threads ? 1 : threads / batch;
+    if (team > MAX_TEAM) team = MAX_TEAM;
+#ifndef _OPENMP
+    team = 1;
 #endif
-    {
-        size_t curf = 0;
-        for (uint32_t i = 0; i < n->nlayers; i++)
-            if (n->layers[i].kind != K_MAXPOOL)
-                curf += (size_t)n->layers[i].cout * n->layers[i].hout * n->layers[i].wout;
-        acc_t *buf = (acc_t *)malloc(curf * sizeof(acc_t) + 2 * n->scratch_ints * sizeof(int32_t) + n->scratch_ints);
-        acc_t **cur = (acc_t **)calloc(n->nlayers, sizeof(acc_t *));
-        float *sp = (float *)malloc(((size_t)n->nlif + n->nsyn) * nsteps * sizeof(float) + 1);
-        if (!buf || !cur || !sp) {
+    int workers = team > 1 ? team : (threads < batch ? threads : batch);
+    (void)workers;
+    size_t spn = ((size_t)n->nlif + n->nsyn) * nsteps + 1;
+    if (team > 1) { /* one sample at a time, the team in it */
+        void *buf = take_slot(n, 0, scratch_bytes(n, nsteps), nsteps, owned);
+        float *sp = (float *)malloc(spn * sizeof(float));
+        if (!buf || !sp) failed = 1;
+        else {
+            scratch s = carve(n, nsteps, buf);
+            for (int b = 0; b < batch; b++) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+                {
+                    int tid = 0, nt = 1;
+#ifdef _OPENMP
+                    tid = omp_get_thread_num(); nt = omp_get_num_threads();
+#endif
+                    run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
+                            logits + (size_t)b * n->num_classes, sp, sp + (size_t)n->nlif * nsteps, &s, tid, nt);
+                }
+                copy_counts(n, nsteps, batch, b, sp, spikes, events_out);
+            }
+        }
+        if (!owned) free(buf);
+        free(sp);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(workers)
+#endif
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            void *buf = take_slot(n, tid, scratch_bytes(n, nsteps), nsteps, owned);
+            float *sp = (float *)malloc(spn * sizeof(float));
+            if (!buf || !sp) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
-            failed = 1;
-        } else {
-            acc_t *stem_cur = NULL, *p = buf;
-            for (uint32_t i = 0; i < n->nlayers; i++) {
-                const et_layer *L = &n->layers[i];
-                if (L->kind == K_MAXPOOL) continue;
-                size_t outn = (size_t)L->cout * L->hout * L->wout;
-                if (L->kind == K_CONV_IMAGE) stem_cur = p; else cur[i] = p;
-                p += outn;
-            }
-            int32_t *ev_a = (int32_t *)p, *ev_b = ev_a + n->scratch_ints;
-            uint8_t *mark = (uint8_t *)(ev_b + n->scratch_ints);
-            float *ev_counts = sp + (size_t)n->nlif * nsteps;
+                failed = 1;
+            } else {
+                scratch s = carve(n, nsteps, buf);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (int b = 0; b < batch; b++) {
-                run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats, logits + (size_t)b * n->num_classes,
-                        sp, ev_counts, stem_cur, cur, ev_a, ev_b, mark);
-                for (uint32_t l = 0; l < n->nlif; l++)
-                    for (int t = 0; t < nsteps; t++) spikes[((size_t)l * nsteps + t) * batch + b] = sp[l * nsteps + t];
-                for (uint32_t s = 0; s < n->nsyn; s++)
-                    for (int t = 0; t < nsteps; t++)
-                        events[((size_t)s * nsteps + t) * batch + b] = ev_counts[s * nsteps + t];
+                for (int b = 0; b < batch; b++) {
+                    run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
+                            logits + (size_t)b * n->num_classes, sp, sp + (size_t)n->nlif * nsteps, &s, 0, 1);
+                    copy_counts(n, nsteps, batch, b, sp, spikes, events_out);
+                }
             }
+            if (!owned) free(buf);
+            free(sp);
         }
-        free(buf); free(cur); free(sp);
     }
-    (void)threads;
+    if (owned) __atomic_clear(&n->busy, __ATOMIC_RELEASE);
     return failed ? -1 : 0;
 }
