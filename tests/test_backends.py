@@ -231,7 +231,7 @@ def test_cost_model_picks_event_only_when_events_are_few():
     a, b = choose_default(few, t, rec), choose_default(many, t, rec)
     assert a["default"] == "event" and b["default"] == "onnxruntime"
     assert a["predicted_latency_s"]["event"] < b["predicted_latency_s"]["event"]
-    assert "synaptic ops" in a["reason"]
+    assert "synaptic ops" in a["reason"] and a["pick"] == "cost model"  # another target: nothing to time
 
 
 def test_compile_with_event_backend_and_profile_side_by_side_cli(ticket, tmp_path):
@@ -243,7 +243,11 @@ def test_compile_with_event_backend_and_profile_side_by_side_cli(ticket, tmp_pat
     assert sp["built"] and sp["validation"]["spikes_equal"] and sp["validation"]["events_equal"]
     assert (tmp_path / "b" / sp["net_file"]).is_file() and (tmp_path / "b" / sp["library"]["file"]).is_file()
     assert sp["memory"]["weights_resident_bytes"] > 0
-    assert m["backends"]["default"] in ("event", "onnxruntime") and m["backends"]["reason"]
+    picked = m["backends"]  # the host: the backends were timed at compile, the fastest is the default
+    assert picked["pick"] == "measured" and set(picked["measured_latency_s"]) == {"onnxruntime", "event"}
+    assert picked["default"] == min(picked["measured_latency_s"], key=picked["measured_latency_s"].get)
+    assert "measured on this machine" in picked["reason"]
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["backends"]["default"] == picked["default"]
     r = CliRunner().invoke(main, ["profile", str(tmp_path / "b"), "--backend", "all", "--runs", "3", "--warmup", "1",
                                   "--json"])
     assert r.exit_code == 0, r.output

@@ -111,11 +111,11 @@ def build_event(deploy, info: dict, target, x: np.ndarray, ort_logits: np.ndarra
         if arch != machine_arch():
             record["emulated_check"] = _emulated(arch, cc, list(target.native_cflags), net_path, x[:8], T, info,
                                                  lifs, syns, logits[:8], counts, log)
-    # memory: the file is the resident form; scratch per sample: double currents of every layer's outputs,
-    # two int32 event lists and a byte map of the largest layer, the float membrane states
+    # memory: the kernels' re-encoded weights are the resident form; scratch per sample run at once (the kernels'
+    # own count: the double currents of the largest map, the event lists of all T steps of two maps, a byte map);
+    # the float membrane states
     neurons = [r["cout"] * r["hout"] * r["wout"] for r in prog]
-    largest = max([int(np.prod(shape))] + neurons)
-    scratch = sum(n * 8 for r, n in zip(prog, neurons) if r["kind"] != 2) + largest * 9
+    scratch = int(host.L.lib.et_scratch_bytes(host.net, T))
     state = sum(n * 4 for r, n in zip(prog, neurons) if r["lif"])
     bias_bytes = sum(4 * r["cout"] for r in prog if r["kind"] != 2)
     packed = storage["stored_bytes"] + bias_bytes
@@ -152,7 +152,7 @@ def choose_default(manifest: dict, target, record: dict | None, log=print) -> di
     from ..device.profile.predict import predict_latency
 
     dense = predict_latency(manifest, manifest["settings"]["batch"], target, record)
-    out = {"default": "onnxruntime", "predicted_latency_s": {"onnxruntime": dense["latency_s"]}}
+    out = {"default": "onnxruntime", "pick": "cost model", "predicted_latency_s": {"onnxruntime": dense["latency_s"]}}
     ev = manifest["backends"].get("event", {})
     if ev.get("built"):
         p = predict_event(manifest, manifest["settings"]["batch"], record)
@@ -167,3 +167,36 @@ def choose_default(manifest: dict, target, record: dict | None, log=print) -> di
     else:
         out["reason"] = "only the dense graph was built"
     return out
+
+
+def built_backends(manifest: dict) -> list[str]:
+    return [b for b in BACKENDS if b == "onnxruntime" or (manifest["backends"].get(b) or {}).get("built")]
+
+
+def pick_by_measurement(bundle_dir: Path, manifest: dict, x: np.ndarray, rounds: int = 7,
+                        budget_s: float = 1.0) -> dict:
+    """On the machine the bundle is for: the built backends timed on the validation inputs at the bundle's batch,
+    interleaved (a round runs each once; median of the rounds), and the fastest made the default. The cost model
+    guesses where it cannot measure (another target); here it would pick wrong where its constants are off."""
+    import time
+
+    from ..device.runners import open_runner
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    runners = {b: open_runner(bundle_dir, manifest, backend=b) for b in built_backends(manifest)}
+    times: dict[str, list[float]] = {b: [] for b in runners}
+    for r in runners.values():
+        r.run(x, with_counts=False)  # warm-up: first-call allocations, lazy loading
+    start = time.perf_counter()
+    while len(times["onnxruntime"]) < rounds and (time.perf_counter() - start < budget_s
+                                                   or len(times["onnxruntime"]) < 3):
+        for b, r in runners.items():
+            t0 = time.perf_counter()
+            r.run(x, with_counts=False)
+            times[b].append(time.perf_counter() - t0)
+    med = {b: float(np.median(v)) for b, v in times.items()}
+    best = min(med, key=med.get)
+    others = ", ".join(f"{b} {1e3 * t:.3g} ms" for b, t in med.items())
+    return {"default": best, "measured_latency_s": med, "pick": "measured",
+            "reason": f"measured on this machine at batch {len(x)} (median of {len(times['onnxruntime'])} interleaved "
+                      f"rounds): {others}"}

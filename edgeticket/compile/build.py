@@ -425,7 +425,7 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     if not pred["calibrated"]:
         log(f"note: no calibration record for {target.name}: latency predicted from its datasheet roofline "
             f"({1000 * pred['latency_s']:.3g} ms, an optimistic lower bound)")
-    from .backends import choose_default
+    from .backends import built_backends, choose_default
 
     manifest["backends"] = backends
     manifest["backends"].update(choose_default(manifest, target, rec, log))
@@ -438,6 +438,11 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     manifest["files"] = {f: store.sha256_file(tmp / f) for f in files}
     store.write_json(tmp / names.MANIFEST, manifest)
     bundle_fmt.load(tmp)  # the api validates the folder it wrote
+    if target.name == "host" and len(built_backends(manifest)) > 1:  # this machine: the pick is measured
+        from .backends import pick_by_measurement
+
+        manifest["backends"].update(pick_by_measurement(tmp, manifest, x[:settings.batch]))
+        store.write_json(tmp / names.MANIFEST, manifest)
     store.replace_dir(tmp, final)  # same id = same inputs and settings: the fresh, validated copy replaces it
     manifest["bundle_dir"] = str(final)
     return manifest

@@ -85,7 +85,7 @@ class EventRunner(Runner):
         logits = np.zeros((B, self.num_classes), np.float32)
         spikes = np.zeros((len(self.layers), nsteps, B), np.float32)
         events = np.zeros((len(self.synapses), nsteps, B), np.float32)
-        threads = self.threads or max(1, min(B, _cores()))
+        threads = self.threads or _cores()  # below the batch: the kernels share each sample among them
         p = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
         rc = self.L.lib.et_run(self.net, B, p(x), nsteps, p(state), p(logits), p(spikes), p(events), int(threads))
         if rc != 0:
