@@ -51,7 +51,8 @@ def measure(ticket: str, calib: str | None, data_dir: str | None, reps: int, tmp
     row = {"arch": m["arch"], "sparsity": m["source_ticket"]["sparsity"], "rates": rates,
            "rate": sum(r * n for r, n in zip(rates, sizes)) / sum(sizes),
            "exact": sp["validation"]["spikes_equal"] and sp["validation"]["events_equal"],
-           "event_bytes": sp["memory"]["weights_resident_bytes"], "packed_bytes": sp["memory"]["packed_onnx_weight_bytes"],
+           "event_bytes": sp["memory"]["weights_resident_bytes"],
+           "packed_bytes": sp["memory"]["packed_onnx_weight_bytes"],
            "auto": m["backends"]["default"], "accuracy": m["source_ticket"].get("accuracy")}
     for batch in (1, 8):
         x = np.ascontiguousarray(np.concatenate([x_all] * (-(-batch // len(x_all))))[:batch])

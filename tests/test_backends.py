@@ -155,6 +155,7 @@ def test_vector_team_and_portable_kernels_agree_bit_for_bit(tmp_path, arch, spar
             "team of 2": _states_and_counts(EventRunner(p, "time-folded", 4, lifs, syns, threads=2), x, 1)}
     ref = runs.pop("vector")
     assert sum(c.sum() for c in ref[2]) > 0
+    assert ref_runner._call(x[:0], 4, ref_runner.initial_states(0)[0])[0].shape == (0, 10)  # an empty batch: nothing
     for name, (lg, st, counts) in runs.items():
         assert np.array_equal(lg.view(np.uint32), ref[0].view(np.uint32)), name
         assert np.array_equal(st.view(np.uint32), ref[1].view(np.uint32)), name

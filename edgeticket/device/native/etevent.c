@@ -18,10 +18,11 @@
  * event list and resets the currents to the bias.
  *
  * Exactness: every current is a double accumulator that receives, in order, its bias and then its inputs in
- * ascending (position, channel) order, one kernel offset at a time. Vector lanes only ever hold different
- * output channels, so the order of additions per neuron is that of a scalar loop, whatever the encoding or
- * the instruction set. The LIF is the ONNX graph's arithmetic in float32: h = v + (x - v) / tau;
- * s = h >= v_th; v = h * (1 - s), without fused multiply-adds (build with -ffp-contract=off).
+ * ascending (position, channel) order, one kernel offset at a time. Vector lanes and threads only ever hold
+ * different output neurons, so the order of additions per neuron is that of a scalar loop, whatever the
+ * encoding, the instruction set or the threads (bit for bit, for finite inputs: a zero weight or pixel is
+ * skipped, so 0 x inf is never formed). The LIF is the ONNX graph's arithmetic in float32:
+ * h = v + (x - v) / tau; s = h >= v_th; v = h * (1 - s), without fused multiply-adds (-ffp-contract=off).
  *
  * Activations are channel-last (HWC), so the outputs one event reaches are contiguous. Plain C99 with
  * optional AVX-512 (x86, -march=native) and OpenMP over the samples of a batch; a scalar path of the same
@@ -34,7 +35,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX512F__) && defined(__AVX512VL__)
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #include <immintrin.h>
 #define ET_AVX512 1
 #endif
@@ -90,6 +91,9 @@ static size_t plan_layer(et_layer *L, const file_layer *F, size_t *nvals) {
     for (uint32_t j = 0; j < L->nnz; j++) real += F->val[j] != 0.0f;
     L->nblk = (L->cout + 7) / 8;
     L->enc = (L->kind != K_MAXPOOL && (size_t)L->nblk * L->ncols <= real) ? ENC_MASK : ENC_LIST;
+#ifdef ET_FORCE_ENC /* benchmarks of the encodings only */
+    L->enc = ET_FORCE_ENC;
+#endif
     *nvals = L->enc == ENC_MASK ? real : L->nnz;
     int wide = 0;
     for (uint32_t g = 0; g * GROUP < L->ncols; g++) {
@@ -231,8 +235,11 @@ static inline void add_column(const et_layer *L, uint32_t col, double *o, const 
     if (L->enc == ENC_LIST) {
         const uint8_t *g = L->code + j;
         int row = -1;
-        if (scale) { double s = *scale; for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q] * s; } }
-        else for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q]; }
+        if (scale) {
+            double s = *scale;
+            for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q] * s; }
+        } else
+            for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q]; }
         return;
     }
     const uint8_t *m = L->code + (size_t)col * L->nblk;
@@ -474,7 +481,7 @@ static void run_one(const et_net *n, const float *x, int nsteps, float *state, f
         int p0 = r0 * (int)L->wout, p1 = r1 * (int)L->wout;
         /* this thread's segment of each output list: its positions' words (a header and channels each) */
         for (int t = 0; t < nsteps; t++) {
-            out[t].nseg = nt;
+            if (tid == 0) out[t].nseg = nt; /* read by the next layer, after the meeting */
             out[t].beg[tid] = out[t].end[tid] = p0 * (int)(L->cout + 1);
             out[t].cnt[tid] = 0;
         }
@@ -530,77 +537,71 @@ static void copy_counts(const et_net *n, int nsteps, int batch, int b, const flo
 
 /* x [B, C, H, W]; state [B, state_floats] (in/out); logits [B, K]; spikes [nlif, nsteps, B];
  * events [nsyn, nsteps, B]. threads: the samples run in parallel where the batch has as many, otherwise the
- * threads share each sample (a team per sample). Returns 0, or -1 when scratch memory cannot be had. */
+ * threads share each sample (a team per sample). Returns 0, or -1 when scratch memory cannot be had (before any
+ * work: every buffer is had first). */
 int et_run(et_net *n, int batch, const float *x, int nsteps, float *state, float *logits, float *spikes,
            float *events_out, int threads) {
-    int failed = 0;
+    if (batch <= 0) return 0;
     size_t xin = (size_t)n->in_c * n->in_h * n->in_w;
-    /* the net's scratch is reused by one call at a time; a concurrent call allocates its own */
-    int owned = !__atomic_test_and_set(&n->busy, __ATOMIC_ACQUIRE);
     if (threads < 1) threads = 1;
     if (threads > MAX_SLOTS) threads = MAX_SLOTS;
     int team = batch >= threads ? 1 : threads / batch;
     if (team > MAX_TEAM) team = MAX_TEAM;
 #ifndef _OPENMP
     team = 1;
+    threads = 1;
 #endif
-    int workers = team > 1 ? team : (threads < batch ? threads : batch);
-    (void)workers;
+    int workers = team > 1 ? 1 : (threads < batch ? threads : batch); /* scratch sets: one per sample at once */
+    /* the net's scratch is reused by one call at a time; a concurrent call allocates its own */
+    int owned = !__atomic_test_and_set(&n->busy, __ATOMIC_ACQUIRE);
     size_t spn = ((size_t)n->nlif + n->nsyn) * nsteps + 1;
-    if (team > 1) { /* one sample at a time, the team in it */
-        void *buf = take_slot(n, 0, scratch_bytes(n, nsteps), nsteps, owned);
-        float *sp = (float *)malloc(spn * sizeof(float));
-        if (!buf || !sp) failed = 1;
-        else {
-            scratch s = carve(n, nsteps, buf);
-            for (int b = 0; b < batch; b++) {
+    void *buf[MAX_SLOTS] = {0};
+    float *sp = (float *)malloc((size_t)workers * spn * sizeof(float));
+    int failed = sp == NULL;
+    for (int w = 0; w < workers && !failed; w++) {
+        buf[w] = take_slot(n, w, scratch_bytes(n, nsteps), nsteps, owned);
+        failed = buf[w] == NULL;
+    }
+    if (!failed && team > 1) { /* one sample at a time, the team in it */
+        scratch s = carve(n, nsteps, buf[0]);
+        for (int b = 0; b < batch; b++) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(team)
 #endif
-                {
-                    int tid = 0, nt = 1;
+            {
+                int tid = 0, nt = 1;
 #ifdef _OPENMP
-                    tid = omp_get_thread_num(); nt = omp_get_num_threads();
+                tid = omp_get_thread_num(); nt = omp_get_num_threads();
 #endif
-                    run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
-                            logits + (size_t)b * n->num_classes, sp, sp + (size_t)n->nlif * nsteps, &s, tid, nt);
-                }
-                copy_counts(n, nsteps, batch, b, sp, spikes, events_out);
+                run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
+                        logits + (size_t)b * n->num_classes, sp, sp + (size_t)n->nlif * nsteps, &s, tid, nt);
             }
+            copy_counts(n, nsteps, batch, b, sp, spikes, events_out);
         }
-        if (!owned) free(buf);
-        free(sp);
-    } else {
+    } else if (!failed) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(workers)
 #endif
         {
-            int tid = 0;
+            int w = 0;
 #ifdef _OPENMP
-            tid = omp_get_thread_num();
+            w = omp_get_thread_num();
 #endif
-            void *buf = take_slot(n, tid, scratch_bytes(n, nsteps), nsteps, owned);
-            float *sp = (float *)malloc(spn * sizeof(float));
-            if (!buf || !sp) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                failed = 1;
-            } else {
-                scratch s = carve(n, nsteps, buf);
+            scratch s = carve(n, nsteps, buf[w]);
+            float *mine = sp + (size_t)w * spn;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-                for (int b = 0; b < batch; b++) {
-                    run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
-                            logits + (size_t)b * n->num_classes, sp, sp + (size_t)n->nlif * nsteps, &s, 0, 1);
-                    copy_counts(n, nsteps, batch, b, sp, spikes, events_out);
-                }
+            for (int b = 0; b < batch; b++) {
+                run_one(n, x + b * xin, nsteps, state + (size_t)b * n->state_floats,
+                        logits + (size_t)b * n->num_classes, mine, mine + (size_t)n->nlif * nsteps, &s, 0, 1);
+                copy_counts(n, nsteps, batch, b, mine, spikes, events_out);
             }
-            if (!owned) free(buf);
-            free(sp);
         }
     }
+    if (!owned)
+        for (int w = 0; w < workers; w++) free(buf[w]);
+    free(sp);
     if (owned) __atomic_clear(&n->busy, __ATOMIC_RELEASE);
     return failed ? -1 : 0;
 }
