@@ -105,6 +105,38 @@ def test_event_backend_is_spike_exact_against_onnxruntime(tmp_path, layout, arch
     assert np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
 
 
+@pytest.mark.parametrize("layout", ["time-folded", "streaming"])
+@pytest.mark.parametrize("arch,sparsity,size", [("resnet8", 0.0, 16), ("resnet8", 0.9, 16), ("resnet19", 0.95, 8)])
+def test_event_backend_runs_resnets_spike_exact(tmp_path, layout, arch, sparsity, size):
+    """Residual blocks: the shortcut conv's currents (downsampling blocks) or the block input's spikes (identity)
+    added before the block's LIF; global average pooling; resnet19's hidden linear layer with a LIF on pooled
+    values. Spike counts of every layer and step equal onnxruntime's in both layouts."""
+    model = _net(arch, sparsity, seed=6, in_ch=3, size=size)
+    prog = program(to_deploy(model, (3, size, size)), (3, size, size))
+    assert any(r.get("join") is not None for r in prog) and prog[-1]["kind"] in (3, 5)
+    x = torch.randn(5, 3, size, size).numpy() * 2
+    (ol, oc), (sl, sc) = _both(model, layout, x, tmp_path)
+    assert set(oc) == set(sc)
+    assert all(np.array_equal(oc[k], sc[k]) for k in oc), [k for k in oc if not np.array_equal(oc[k], sc[k])]
+    assert sum(oc[k].sum() for k in oc) > 0 and np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
+
+
+def test_a_join_that_does_not_fit_is_one_line(tmp_path):
+    """The loader trusts the joins: a join to a later layer, or of another shape, is refused before it."""
+    from edgeticket.errors import EdgeTicketError
+    from edgeticket.formats import etsp
+
+    model = _net("resnet8", 0.5, seed=6, in_ch=3, size=16)
+    prog = program(to_deploy(model, (3, 16, 16)), (3, 16, 16))
+    i = next(k for k, r in enumerate(prog) if r.get("join") is not None)
+    for bad in (i + 1, next(k for k, r in enumerate(prog) if r["cout"] != prog[i]["cout"])):
+        p = tmp_path / f"bad{bad}.etsp"
+        etsp.write_etsp(p, (3, 16, 16), 4, 4 / 3, 1.0, 10, [dict(r, join=bad) if k == i else r
+                                                              for k, r in enumerate(prog)])
+        with pytest.raises(EdgeTicketError, match=f"layer {i} joins layer {bad}: a joined layer is an earlier one"):
+            etsp.check_header(p)
+
+
 def test_event_backend_with_no_spikes_at_all(tmp_path):
     model = _net("tiny", 0.5, seed=2, silent=True)
     x = torch.randn(3, 1, 8, 8).numpy()
@@ -129,7 +161,8 @@ def _states_and_counts(runner, x, threads_per_call_batch=None):
             [np.concatenate([p[2][j] for p in parts], axis=-1) for j in range(len(parts[0][2]))])
 
 
-@pytest.mark.parametrize("arch,sparsity", [("tiny", 0.0), ("tiny", 0.9), ("vgg5", 0.6), ("vgg5", 0.97)])
+@pytest.mark.parametrize("arch,sparsity", [("tiny", 0.0), ("tiny", 0.9), ("vgg5", 0.6), ("vgg5", 0.97),
+                                           ("resnet8", 0.9)])
 def test_vector_team_and_portable_kernels_agree_bit_for_bit(tmp_path, arch, sparsity):
     """The kernels' exactness argument: every neuron receives its bias, then its inputs in one fixed order,
     whatever the column encoding (bit masks where dense, row lists where sparse: both occur in these nets), the
@@ -137,7 +170,7 @@ def test_vector_team_and_portable_kernels_agree_bit_for_bit(tmp_path, arch, spar
     of threads sharing a sample. So logits, membranes and counts are equal bit for bit."""
     from edgeticket.device.native import build
 
-    size = 8 if arch == "tiny" else 28
+    size = {"tiny": 8, "vgg5": 28}.get(arch, 16)
     model = _net(arch, sparsity, seed=4, size=size)
     net = to_deploy(model, (1, size, size))
     p = tmp_path / "m.etsp"
@@ -188,19 +221,20 @@ def test_event_file_errors_are_one_line(tmp_path):
 
     bad = tmp_path / "bad.etsp"
     bad.write_bytes(b"ETSP" + b"\0" * 60)
-    with pytest.raises(EdgeTicketError, match="not an .etsp v1 network file"):
+    with pytest.raises(EdgeTicketError, match="not an .etsp v1 or v2 network file"):
         EventRunner(bad, "time-folded", 4, [], [])
 
 
 @needs_cross
-def test_aarch64_build_matches_the_host_under_qemu(tmp_path):
+@pytest.mark.parametrize("arch,size", [("tiny", 8), ("resnet8", 16)])
+def test_aarch64_build_matches_the_host_under_qemu(tmp_path, arch, size):
     from edgeticket.device.native import emulated_check
 
-    model = _net("tiny", 0.9, seed=3)
-    net = to_deploy(model, (1, 8, 8))
-    x = torch.randn(4, 1, 8, 8).numpy() * 2
+    model = _net(arch, 0.9, seed=3, size=size)
+    net = to_deploy(model, (1, size, size))
+    x = torch.randn(4, 1, size, size).numpy() * 2
     p = tmp_path / "m.etsp"
-    write_etsp(p, (1, 8, 8), 4, 4 / 3, 1.0, 10, program(net, (1, 8, 8)))
+    write_etsp(p, (1, size, size), 4, 4 / 3, 1.0, 10, program(net, (1, size, size)))
     lifs = [l.name.replace(".", "_") for l in lif_layers(net)]
     syns = [s.replace(".", "_") for s in synaptic_layers(net)]
     hl, hc = EventRunner(p, "time-folded", 4, lifs, syns).run(x)

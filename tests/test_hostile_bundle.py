@@ -240,21 +240,21 @@ def _etsp_huge_layer_count(b: bytes) -> bytes:
 
 
 def _etsp_bad_colptr(b: bytes) -> bytes:
-    at = 4 * (etsp.HEADER_WORDS + etsp.LAYER_WORDS) + 4  # the stem's colptr[1]
+    at = 4 * (etsp.HEADER_WORDS + etsp.LAYER_WORDS[etsp.VERSION]) + 4  # the stem's colptr[1]
     return b[:at] + struct.pack("<i", 0x7FFFFFFF) + b[at + 4:]
 
 
 def _etsp_classifier_too_wide(b: bytes) -> bytes:
     """The classifier (the last layer) says 11 outputs: its logits would be written past the 10 of a row."""
     h = np.frombuffer(b[:48], "<u4")
-    off = 48
+    off, rb = 48, 4 * etsp.LAYER_WORDS[etsp.VERSION]
     for i in range(int(h[2])):
-        r = np.frombuffer(b[off:off + 52], "<u4").copy()
+        r = np.frombuffer(b[off:off + rb], "<u4").copy()
         if i == int(h[2]) - 1:
             r[4] = 11
-            return b[:off] + r.tobytes() + b[off + 52:] + b"\0" * 4  # + one bias value
-        off += 52
-        if r[0] != etsp.MAXPOOL:
+            return b[:off] + r.tobytes() + b[off + rb:] + b"\0" * 4  # + one bias value
+        off += rb
+        if r[0] not in etsp.POOLS:
             off += 4 * (int(r[11]) + 1) + int(r[12]) + (-int(r[12])) % 4 + 4 * int(r[12]) + 4 * int(r[4])
     raise AssertionError("no classifier")
 
@@ -265,7 +265,7 @@ KERNEL_CASES = {
     "etsp one byte short": (names.EVENT_NET, lambda b: b[:-1], "event", "the file has"),
     "etsp one byte long": (names.EVENT_NET, lambda b: b + b"\0", "event", "the file has"),
     "etsp header only": (names.EVENT_NET, lambda b: b[:20], "event", "truncated"),
-    "etsp bad magic": (names.EVENT_NET, lambda b: b"XXXX" + b[4:], "event", "not an .etsp v1 network file"),
+    "etsp bad magic": (names.EVENT_NET, lambda b: b"XXXX" + b[4:], "event", "not an .etsp v1 or v2 network file"),
     "etsp bad column pointers": (names.EVENT_NET, _etsp_bad_colptr, "event", "column pointers"),
     "etsp classifier too wide": (names.EVENT_NET, _etsp_classifier_too_wide, "event", "does not follow from the "
                                                                                       "classifier"),

@@ -2,14 +2,16 @@
 validated against, and what onnxruntime / TensorRT run):
 
 - `onnxruntime`: model.onnx (dense kernels; weights densified at load).
-- `event`: event/model.etsp (compressed weights, resident as stored) + event/libetevent-<arch>.so (the
-  event-driven kernels, built for the target's CPU). Spike-exact against onnxruntime or not built.
+- `event`: event/model.etsp (compressed weights, re-encoded by the kernels at load, never densified) +
+  event/libetevent-<arch>.so (the event-driven kernels, built for the target's CPU). Spike-exact against
+  onnxruntime or not built.
 - `tvm`: tvm/<target>.so, a Relax VM library built by TVM for the target (edgeticket.compile.tvm_build).
 
 `--backend` takes a comma list of these, `both` (onnxruntime,tvm), `all`, or `auto` (all three, each where it
-applies: event for tiny/vgg nets, tvm where apache-tvm is installed and the target's compiler is there). The
-manifest's `backends` says what was built, what was skipped and why, the event backend's memory, and which
-backend the cost model picks as the default. The names are the device's (device/runners).
+applies: event for LIF networks of convs, pools, linear layers and residual blocks (compile/eventnet.py), tvm
+where apache-tvm is installed and the target's compiler is there). The manifest's `backends` says what was built,
+what was skipped and why, the event backend's memory, and the default: measured on this machine for `--target
+host`, the cost model's pick for another target. The names are the device's (device/runners).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..device.runners import BACKENDS, RENAMED
 from ..device.runners.event_runner import EventRunner
 from ..errors import EdgeTicketError
 from ..formats import names as files
-from ..formats.etsp import write_etsp
+from ..formats.etsp import POOLS, write_etsp
 from ..formats.graph import EVENTS, graph_name
 from .deploy import lif_layers, synaptic_layers, v_init
 from .eventnet import Unsupported, program
@@ -117,7 +119,7 @@ def build_event(deploy, info: dict, target, x: np.ndarray, ort_logits: np.ndarra
     neurons = [r["cout"] * r["hout"] * r["wout"] for r in prog]
     scratch = int(host.L.lib.et_scratch_bytes(host.net, T))
     state = sum(n * 4 for r, n in zip(prog, neurons) if r["lif"])
-    bias_bytes = sum(4 * r["cout"] for r in prog if r["kind"] != 2)
+    bias_bytes = sum(4 * r["cout"] for r in prog if r["kind"] not in POOLS)
     packed = storage["stored_bytes"] + bias_bytes
     record["memory"] = {"weights_resident_bytes": host.resident_bytes, "scratch_bytes_per_sample": scratch,
                         "state_bytes_per_sample": state, "packed_onnx_weight_bytes": packed,

@@ -1,16 +1,22 @@
-"""The event backend's network file (.etsp): the ticket's compressed weights in their resident form, read by
-the native event-driven kernels (edgeticket/device/native/etevent.c). numpy only.
+"""The event backend's network file (.etsp): the ticket's compressed weights, read by the native event-driven
+kernels (edgeticket/device/native/etevent.c), which re-encode them at load. numpy only.
 
 The file format (little-endian; written by `write_etsp`, read by et_load in C):
-  header, 12 x u32: magic "ETSP", version 1, nlayers, in_c, in_h, in_w, timesteps, tau (f32), v_th (f32),
+  header, 12 x u32: magic "ETSP", version 2, nlayers, in_c, in_h, in_w, timesteps, tau (f32), v_th (f32),
                     num_classes, 0, 0
-  per layer, 13 x u32: kind (0 conv on the image, 1 conv on spikes, 2 max-pool, 3 linear on spikes), cin, hin,
-                    win, cout, hout, wout, k, stride, pad, lif (1: a LIF follows), ncols, nnz
-  then, unless a max-pool: colptr i32 [ncols + 1], gaps u8 [nnz] (zero-padded to 4 bytes), values f32 [nnz],
+  per layer, 16 x u32: kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif (1: a LIF follows), ncols, nnz,
+                    src (the layer it reads; NONE: the image), join (a layer whose output is added to this one's
+                    before its LIF, or NONE), 0
+  kinds: 0 conv on the image, 1 conv on spikes, 2 max-pool, 3 linear on spikes, 4 global average pool (spikes in,
+         real values out), 5 linear on real values (a global average pool's)
+  then, unless a pooling layer: colptr i32 [ncols + 1], gaps u8 [nnz] (zero-padded to 4 bytes), values f32 [nnz],
                     bias f32 [cout]
 A layer's weights form a CSC matrix: column = input channel x kernel offset (conv, (c * k + ky) * k + kx) or
 input feature in HWC order (linear); row = output channel, delta-coded: row = previous row + gap, the first
 from -1; gaps over 255 are bridged by fillers of value 0 (adding 0.0 changes no sum).
+A layer's output is spikes (a LIF follows it, or a max-pool) or real values (a conv or linear without LIF: a
+shortcut joined into a later layer, or the last layer, the classifier; a global average pool). Version 1 files
+(13 words a layer, each layer reading the one before, no joins) are still read.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 MAGIC = 0x50535445
-VERSION = 1
-CONV_IMAGE, CONV_SPIKES, MAXPOOL, LINEAR_SPIKES = 0, 1, 2, 3
+VERSION = 2
+CONV_IMAGE, CONV_SPIKES, MAXPOOL, LINEAR_SPIKES, GLOBAL_AVGPOOL, LINEAR_REAL = 0, 1, 2, 3, 4, 5
+POOLS = (MAXPOOL, GLOBAL_AVGPOOL)
+NONE = 0xFFFFFFFF
 
 
 def csc_delta8(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,19 +57,23 @@ def csc_delta8(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def write_etsp(path: Path, input_shape: tuple[int, int, int], timesteps: int, tau: float, v_th: float,
                num_classes: int, layers: list[dict]) -> int:
-    """layers: dicts with kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif and, unless a max-pool,
-    `matrix` [ncols, cout] (float32) and `bias` [cout]. Returns the bytes written."""
+    """layers: dicts with kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif, optionally src and join (an
+    earlier layer's index, or None: the image / no join; src defaults to the layer before) and, unless a pooling
+    layer, `matrix` [ncols, cout] (float32)
+    and `bias` [cout]. Returns the bytes written."""
     parts = [np.array([MAGIC, VERSION, len(layers), *input_shape, timesteps], np.uint32).tobytes(),
              np.array([tau, v_th], np.float32).tobytes(), np.array([num_classes, 0, 0], np.uint32).tobytes()]
-    for L in layers:
-        if L["kind"] == MAXPOOL:
+    for i, L in enumerate(layers):
+        if L["kind"] in POOLS:
             ncols = nnz = 0
         else:
             colptr, gaps, vals = csc_delta8(L["matrix"])
             ncols, nnz = len(colptr) - 1, len(gaps)
+        src = L.get("src", i - 1 if i else None)  # a chain by default: each layer reads the one before
+        src, join = (NONE if v is None else v for v in (src, L.get("join")))
         parts.append(np.array([L["kind"], L["cin"], L["hin"], L["win"], L["cout"], L["hout"], L["wout"], L["k"],
-                               L["stride"], L["pad"], int(L["lif"]), ncols, nnz], np.uint32).tobytes())
-        if L["kind"] != MAXPOOL:
+                               L["stride"], L["pad"], int(L["lif"]), ncols, nnz, src, join, 0], np.uint32).tobytes())
+        if L["kind"] not in POOLS:
             pad = (-nnz) % 4
             parts += [colptr.tobytes(), gaps.tobytes() + b"\0" * pad, vals.tobytes(),
                       np.asarray(L["bias"], np.float32).tobytes()]
@@ -76,7 +88,8 @@ def write_etsp(path: Path, input_shape: tuple[int, int, int], timesteps: int, ta
 # buffers. `check_header` reads the file in Python first (one layer's index arrays at a time, never the values)
 # and refuses anything the kernels could not run safely, in one line naming the file and the fix.
 
-HEADER_WORDS, LAYER_WORDS = 12, 13
+HEADER_WORDS = 12
+LAYER_WORDS = {1: 13, 2: 16}  # by version
 MAX_LAYERS = 4096
 MAX_VALUES = 1 << 26  # neurons of one layer's output map (and of the input), far above any edge network
 _FIX = "copy the whole bundle folder again, or re-compile the ticket"
@@ -88,16 +101,48 @@ def _fail(path, why: str):
     raise EdgeTicketError(f"{path}: {why}; {_FIX}")
 
 
+def _expected(kind: int, r: dict, out: list, K: int, i: int, last: bool) -> str | None:
+    """Why layer i's record does not follow from the layers it reads (None: it does). out[j] = (shape, is_spikes)
+    of layer j's output; the image is (input shape, False)."""
+    cin, hin, win, cout, hout, wout, k, stride, pad, lif, ncols, nnz = (r[f] for f in (
+        "cin", "hin", "win", "cout", "hout", "wout", "k", "stride", "pad", "lif", "ncols", "nnz"))
+    src = r["src"]
+    shape, spikes = out[src] if src != NONE else (out[-1][0], False)
+    c, h, w = shape
+    reads = {CONV_IMAGE: src == NONE, LINEAR_REAL: src != NONE and not spikes}.get(kind, src != NONE and spikes)
+    if not reads:
+        return f"reads {'the image' if src == NONE else f'layer {src}'}, which a kind {kind} layer cannot read"
+    if kind in (CONV_IMAGE, CONV_SPIKES):
+        ok = (cin, hin, win) == shape and pad < k and ncols == cin * k * k and k <= min(hin, win) + 2 * pad \
+            and (hout, wout) == ((hin + 2 * pad - k) // stride + 1, (win + 2 * pad - k) // stride + 1) \
+            and (lif == 1 or (kind == CONV_SPIKES and not last))
+    elif kind == MAXPOOL:
+        ok = (cin, hin, win) == shape and cout == cin and pad == 0 and lif == 0 and ncols == nnz == 0 \
+            and (hout, wout) == ((hin - k) // stride + 1, (win - k) // stride + 1) and k <= min(hin, win)
+    elif kind == GLOBAL_AVGPOOL:
+        ok = (cin, hin, win) == shape and cout == cin and (hout, wout) == (1, 1) and lif == 0 and ncols == nnz == 0
+    else:  # linear on spikes (any map, HWC order) or on a global average pool's values
+        ok = (cin, hin, win) == (c * h * w, 1, 1) and (hout, wout) == (1, 1) and ncols == cin
+    if last:
+        ok = ok and kind in (LINEAR_SPIKES, LINEAR_REAL) and cout == K and lif == 0
+    if ok:
+        return None
+    what = "the classifier of the manifest's classes" if last else "its input"
+    return (f"(kind {kind}) declares input {cin}x{hin}x{win}, output {cout}x{hout}x{wout}, k {k}, stride {stride}, "
+            f"pad {pad}, lif {lif}, {ncols} columns: it does not follow from {what} ({c}x{h}x{w}, {K} classes)")
+
+
 def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | None = None,
                  num_classes: int | None = None, lif_layers: int | None = None,
                  synaptic_layers: int | None = None) -> dict:
     """Check an .etsp file before the C code loads it: magic and version, a bounded layer count, every section's
-    declared size within the file and the file exactly as long as its header implies; each layer's shapes follow
-    from the previous one (the first takes the input, the last is the classifier of num_classes outputs), its
-    column pointers run from 0 to nnz without decreasing and every row index is below its output channels. The
-    optional arguments are the manifest's values, compared with the file's. Returns the header
-    (nlayers, input_shape, timesteps, num_classes, tau, v_th, lif_layers, synaptic_layers, lif_sizes: the state
-    floats per sample of each LIF layer, in order, as the kernels lay them out one after the other)."""
+    declared size within the file and the file exactly as long as its header implies; each layer reads an earlier
+    one (or the image: the first layer alone), and its shapes follow from what it reads (the last is the
+    classifier of num_classes outputs); a joined layer is earlier and of the same output shape; its column
+    pointers run from 0 to nnz without decreasing and every row index is below its output channels. The optional
+    arguments are the manifest's values, compared with the file's. Returns the header (nlayers, input_shape,
+    timesteps, num_classes, tau, v_th, lif_layers, synaptic_layers, lif_sizes: the state floats per sample of each
+    LIF layer, in order, as the kernels lay them out one after the other)."""
     import os
 
     path = Path(path)
@@ -119,13 +164,15 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
         if size < 4 * HEADER_WORDS:
             _fail(path, f"truncated: {size} bytes, shorter than the {4 * HEADER_WORDS}-byte header of an .etsp file")
         h = words(HEADER_WORDS, "the header")
-        if int(h[0]) != MAGIC or int(h[1]) != VERSION:
-            _fail(path, f"not an .etsp v{VERSION} network file (magic {int(h[0]):#010x}, version {int(h[1])})")
+        version = int(h[1])
+        if int(h[0]) != MAGIC or version not in LAYER_WORDS:
+            _fail(path, f"not an .etsp v1 or v{VERSION} network file (magic {int(h[0]):#010x}, version {version})")
+        nwords = LAYER_WORDS[version]
         nlayers = int(h[2])
         shape = tuple(int(v) for v in h[3:6])
         T, K = int(h[6]), int(h[9])
         tau, v_th = (float(v) for v in np.frombuffer(h[7:9].tobytes(), "<f4"))
-        if not 2 <= nlayers <= MAX_LAYERS or 4 * (HEADER_WORDS + LAYER_WORDS * nlayers) > size:
+        if not 2 <= nlayers <= MAX_LAYERS or 4 * (HEADER_WORDS + nwords * nlayers) > size:
             _fail(path, f"its header declares {nlayers} layers (at most {MAX_LAYERS}, at least the stem and the "
                         f"classifier, and their records must fit the file's {size} bytes)")
         if min(shape) < 1 or int(np.prod([float(v) for v in shape])) > MAX_VALUES or T < 1 or K < 1:
@@ -136,44 +183,46 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
                                    ("classes", num_classes, K)):
             if mine is not None and tuple(np.atleast_1d(mine).tolist()) != tuple(np.atleast_1d(theirs).tolist()):
                 _fail(path, f"its {name} {theirs} disagrees with the manifest's {mine}")
-        off, cur, nlif, nsyn, lif_sizes = 4 * HEADER_WORDS, shape, 0, 0, []
+        off, nlif, nsyn, lif_sizes = 4 * HEADER_WORDS, 0, 0, []
+        out = [(shape, False)]  # out[j]: (output shape, spikes?) of layer j; out[-1]: the image until replaced
+        outs: list = []
         for i in range(nlayers):
-            r = [int(v) for v in words(LAYER_WORDS, f"layer {i}'s record")]
-            off += 4 * LAYER_WORDS
-            kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif, ncols, nnz = r
+            r = [int(v) for v in words(nwords, f"layer {i}'s record")]
+            off += 4 * nwords
+            if version == 1:
+                r += [NONE if i == 0 else i - 1, NONE, 0]
+            rec = dict(zip(("kind", "cin", "hin", "win", "cout", "hout", "wout", "k", "stride", "pad", "lif", "ncols",
+                            "nnz", "src", "join", "zero"), r))
+            kind, cout, hout, wout, lif = rec["kind"], rec["cout"], rec["hout"], rec["wout"], rec["lif"]
             at = f"layer {i}"
             last = i == nlayers - 1
-            if kind not in (CONV_IMAGE, CONV_SPIKES, MAXPOOL, LINEAR_SPIKES) or (kind == CONV_IMAGE) != (i == 0) \
-                    or (kind == LINEAR_SPIKES) != last:
-                _fail(path, f"{at} has kind {kind}: the first layer must be the image conv (0), the last the "
-                            "linear classifier (3), the others convs on spikes (1) or max-pools (2)")
-            if min(k, stride) < 1 or min(cout, hout, wout) < 1 or lif not in (0, 1):
-                _fail(path, f"{at} declares k {k}, stride {stride}, output {cout}x{hout}x{wout}, lif {lif}")
-            c, hh, ww = cur
-            if kind == LINEAR_SPIKES:
-                ok = (cin, hin, win) == (c * hh * ww, 1, 1) and (hout, wout) == (1, 1) and ncols == cin \
-                    and cout == K and lif == 0
-            elif kind == MAXPOOL:
-                ok = (cin, hin, win) == cur and cout == cin and pad == 0 and lif == 0 and ncols == nnz == 0 \
-                    and (hout, wout) == ((hin - k) // stride + 1, (win - k) // stride + 1) and k <= min(hin, win)
-            else:
-                ok = (cin, hin, win) == cur and pad < k and lif == 1 and ncols == cin * k * k \
-                    and k <= min(hin, win) + 2 * pad \
-                    and (hout, wout) == ((hin + 2 * pad - k) // stride + 1, (win + 2 * pad - k) // stride + 1)
-            if not ok:
-                what = "the classifier of the manifest's classes" if kind == LINEAR_SPIKES else "its input"
-                _fail(path, f"{at} (kind {kind}) declares input {cin}x{hin}x{win}, output {cout}x{hout}x{wout}, k {k}, "
-                            f"stride {stride}, pad {pad}, {ncols} columns: it does not follow from {what} "
-                            f"({c}x{hh}x{ww}, {K} classes)")
+            if kind not in (CONV_IMAGE, CONV_SPIKES, MAXPOOL, LINEAR_SPIKES, GLOBAL_AVGPOOL, LINEAR_REAL) \
+                    or (kind == CONV_IMAGE) != (i == 0):
+                _fail(path, f"{at} has kind {kind}: the first layer must be the image conv (0), the others convs on "
+                            "spikes (1), max-pools (2), linear layers (3, 5) or a global average pool (4)")
+            if min(rec["k"], rec["stride"]) < 1 or min(cout, hout, wout) < 1 or lif not in (0, 1) or rec["zero"]:
+                _fail(path, f"{at} declares k {rec['k']}, stride {rec['stride']}, output {cout}x{hout}x{wout}, "
+                            f"lif {lif}")
+            if (rec["src"] == NONE) != (i == 0) or (rec["src"] != NONE and rec["src"] >= i):
+                _fail(path, f"{at} reads layer {rec['src']}: each layer but the first reads an earlier one")
+            why = _expected(kind, rec, outs + [out[0]], K, i, last)
+            if why:
+                _fail(path, f"{at} {why}")
             if cout * hout * wout > MAX_VALUES:
                 _fail(path, f"{at} declares {cout * hout * wout} outputs (at most {MAX_VALUES})")
-            cur = (cout, hout, wout)
+            j = rec["join"]
+            if j != NONE and not (j < i and lif == 1 and kind in (CONV_SPIKES, LINEAR_SPIKES, LINEAR_REAL)
+                                  and outs[j][0] == (cout, hout, wout) and j not in (rec["src"],)):
+                _fail(path, f"{at} joins layer {j}: a joined layer is an earlier one of the same output shape, added "
+                            "before this layer's LIF")
+            outs.append(((cout, hout, wout), bool(lif) or kind == MAXPOOL))
             nlif += lif
             if lif:
                 lif_sizes.append(cout * hout * wout)
-            if kind == MAXPOOL:
+            if kind in POOLS:
                 continue
             nsyn += kind != CONV_IMAGE
+            ncols, nnz = rec["ncols"], rec["nnz"]
             need = 4 * (ncols + 1) + nnz + (-nnz) % 4 + 4 * nnz + 4 * cout
             if off + need > size:
                 _fail(path, f"truncated: {at} declares {need} bytes of weights at offset {off}, the file has {size}")
@@ -198,4 +247,4 @@ def check_header(path: Path, input_shape: tuple | None = None, timesteps: int | 
             if mine is not None and mine != theirs:
                 _fail(path, f"it has {theirs} {name}, the manifest names {mine}")
     return {"nlayers": nlayers, "input_shape": shape, "timesteps": T, "num_classes": K, "tau": tau, "v_th": v_th,
-            "lif_layers": nlif, "synaptic_layers": nsyn, "lif_sizes": lif_sizes}
+            "lif_layers": nlif, "synaptic_layers": nsyn, "lif_sizes": lif_sizes, "version": version}

@@ -41,15 +41,18 @@
 #endif
 
 #define ET_MAGIC 0x50535445u /* "ETSP" little-endian */
-#define ET_VERSION 1u
 #define GROUP 32u           /* columns per u32 base of the column starts */
 #define MAX_SLOTS 64        /* per-thread scratch kept between calls */
+#define NONE 0xFFFFFFFFu    /* no layer: the image as a source, no join */
 
-enum { K_CONV_IMAGE = 0, K_CONV_SPIKES = 1, K_MAXPOOL = 2, K_LINEAR_SPIKES = 3 };
+enum { K_CONV_IMAGE = 0, K_CONV_SPIKES = 1, K_MAXPOOL = 2, K_LINEAR_SPIKES = 3, K_GLOBAL_AVGPOOL = 4,
+       K_LINEAR_REAL = 5 };
 enum { ENC_LIST = 0, ENC_MASK = 1 };
 
 typedef struct {
     uint32_t kind, cin, hin, win, cout, hout, wout, k, stride, pad, lif, ncols, nnz;
+    uint32_t src, join;     /* the layer it reads (NONE: the image), the layer added before its LIF (or NONE) */
+    uint32_t buf;           /* the buffer its output lives in during a call (shared with layers it outlives) */
     uint32_t enc, nblk;     /* nblk: bytes of mask per column (ceil(cout / 8)) */
     uint32_t wide;          /* column starts: u32 each (a group spans over 65535 values), else base + u16 */
     const uint32_t *base;   /* ncols / GROUP + 1: value index of each group's first column */
@@ -68,6 +71,7 @@ typedef struct {
     et_layer *layers;
     size_t state_floats;    /* membrane floats per sample, all LIF layers */
     size_t maxmap;          /* the largest map (neurons) of the input and every layer */
+    uint32_t maxcout, nbufs; /* the widest layer; the output buffers a call needs */
     void *slot[MAX_SLOTS];  /* scratch of the calls' threads, kept between calls */
     size_t slot_steps[MAX_SLOTS];
     char busy;              /* the slots are in use by a call */
@@ -90,7 +94,7 @@ static size_t plan_layer(et_layer *L, const file_layer *F, size_t *nvals) {
     size_t real = 0;
     for (uint32_t j = 0; j < L->nnz; j++) real += F->val[j] != 0.0f;
     L->nblk = (L->cout + 7) / 8;
-    L->enc = (L->kind != K_MAXPOOL && (size_t)L->nblk * L->ncols <= real) ? ENC_MASK : ENC_LIST;
+    L->enc = ((size_t)L->nblk * L->ncols <= real) ? ENC_MASK : ENC_LIST;
 #ifdef ET_FORCE_ENC /* benchmarks of the encodings only */
     L->enc = ET_FORCE_ENC;
 #endif
@@ -140,6 +144,34 @@ static void fill_layer(et_layer *L, const file_layer *F, size_t nvals, uint8_t *
 
 static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
 
+static int is_pool(const et_layer *L) { return L->kind == K_MAXPOOL || L->kind == K_GLOBAL_AVGPOOL; }
+
+void et_free(et_net *n);
+
+/* Each layer's output goes to a buffer that no layer still to read an earlier output uses: a buffer is free
+ * again after the last layer that reads (src) or joins its owner. A chain needs two; a residual block three. */
+static int assign_buffers(et_net *n) {
+    uint32_t *last = (uint32_t *)calloc(n->nlayers, sizeof(uint32_t)); /* last reader of each layer's output */
+    uint32_t *until = (uint32_t *)calloc(n->nlayers, sizeof(uint32_t)); /* a buffer is busy up to this layer */
+    if (!last || !until) { free(last); free(until); return -1; }
+    for (uint32_t i = 0; i < n->nlayers; i++) {
+        const et_layer *L = &n->layers[i];
+        last[i] = i;
+        if (L->src != NONE && L->src < i && last[L->src] < i) last[L->src] = i;
+        if (L->join != NONE && L->join < i && last[L->join] < i) last[L->join] = i;
+    }
+    n->nbufs = 0;
+    for (uint32_t i = 0; i < n->nlayers; i++) {
+        uint32_t b = 0;
+        while (b < n->nbufs && until[b] >= i) b++;
+        if (b == n->nbufs) n->nbufs++;
+        n->layers[i].buf = b;
+        until[b] = last[i] > i + 1 ? last[i] : i + 1; /* never the next layer's: thread 0 counts it meanwhile */
+    }
+    free(last); free(until);
+    return 0;
+}
+
 /* Loads a network file. On error returns NULL and writes a message to err (size errlen). */
 et_net *et_load(const char *path, char *err, int errlen) {
     FILE *f = fopen(path, "rb");
@@ -155,9 +187,10 @@ et_net *et_load(const char *path, char *err, int errlen) {
     }
     fclose(f);
     const uint32_t *h = (const uint32_t *)blob;
-    if (h[0] != ET_MAGIC || h[1] != ET_VERSION) {
-        free(blob); snprintf(err, errlen, "%s is not an .etsp v1 network file", path); return NULL;
+    if (h[0] != ET_MAGIC || (h[1] != 1 && h[1] != 2)) {
+        free(blob); snprintf(err, errlen, "%s is not an .etsp v1 or v2 network file", path); return NULL;
     }
+    const size_t rec_words = h[1] == 1 ? 13 : 16; /* v1: a chain, no src / join words */
     et_net *n = (et_net *)calloc(1, sizeof(et_net));
     file_layer *fl = NULL;
     size_t *nvals = NULL;
@@ -171,14 +204,17 @@ et_net *et_load(const char *path, char *err, int errlen) {
     size_t off = 12 * 4, total = 0;
     n->maxmap = (size_t)n->in_c * n->in_h * n->in_w;
     for (uint32_t i = 0; i < n->nlayers; i++) {
-        if (off + 13 * 4 > (size_t)size) goto truncated;
+        if (off + rec_words * 4 > (size_t)size) goto truncated;
         const uint32_t *r = (const uint32_t *)(blob + off);
         et_layer *L = &n->layers[i];
         L->kind = r[0]; L->cin = r[1]; L->hin = r[2]; L->win = r[3]; L->cout = r[4]; L->hout = r[5];
         L->wout = r[6]; L->k = r[7]; L->stride = r[8]; L->pad = r[9]; L->lif = r[10]; L->ncols = r[11];
         L->nnz = r[12];
-        off += 13 * 4;
-        if (L->kind != K_MAXPOOL) {
+        L->src = rec_words == 16 ? r[13] : (i ? i - 1 : NONE);
+        L->join = rec_words == 16 ? r[14] : NONE;
+        off += rec_words * 4;
+        if (L->cout > n->maxcout) n->maxcout = L->cout;
+        if (!is_pool(L)) {
             size_t need = 4 * ((size_t)L->ncols + 1) + align4(L->nnz) + 4 * (size_t)L->nnz + 4 * (size_t)L->cout;
             if (off + need > (size_t)size) goto truncated;
             fl[i].colptr = (const int32_t *)(blob + off); off += 4 * ((size_t)L->ncols + 1);
@@ -198,8 +234,9 @@ et_net *et_load(const char *path, char *err, int errlen) {
     n->mem_bytes = total;
     uint8_t *p = (uint8_t *)n->mem;
     for (uint32_t i = 0; i < n->nlayers; i++)
-        if (n->layers[i].kind != K_MAXPOOL) fill_layer(&n->layers[i], &fl[i], nvals[i], &p);
+        if (!is_pool(&n->layers[i])) fill_layer(&n->layers[i], &fl[i], nvals[i], &p);
     free(fl); free(nvals); free(blob);
+    if (assign_buffers(n) != 0) { et_free(n); snprintf(err, errlen, "out of memory"); return NULL; }
     return n;
 truncated:
     snprintf(err, errlen, "%s is truncated or corrupt", path);
@@ -222,7 +259,7 @@ size_t et_state_floats(const et_net *n) { return n->state_floats; }
 size_t et_scratch_bytes(const et_net *n, int nsteps); /* per sample run at once (below) */
 /* the encoding of layer i (0 list, 1 mask; -1 for a max-pool or an index out of range), for the cost model */
 int et_layer_encoding(const et_net *n, uint32_t i) {
-    return i < n->nlayers && n->layers[i].kind != K_MAXPOOL ? (int)n->layers[i].enc : -1;
+    return i < n->nlayers && !is_pool(&n->layers[i]) ? (int)n->layers[i].enc : -1;
 }
 
 /* ---- adding one column ------------------------------------------------------------------------------------ */
@@ -342,14 +379,36 @@ static void conv_image(const et_layer *L, const float *x, int r0, int r1, double
             }
 }
 
-/* LIF over the neurons of positions [p0, p1) fed by cur: segment sg of out; resets cur to the bias unless keep */
+/* A joined layer's output at one timestep, added to a layer's currents before its LIF: real values (a shortcut
+ * conv's, already rounded to float), or spikes (an identity shortcut), which a cursor walks position by position. */
+typedef struct { const float *real; const events *spk; int sg, at, from; float *row; } joined;
+
+/* the values joined at position p (NULL: nothing joined); the spike row is undone by unjoin */
+static const float *join_row(joined *j, int p, int cout) {
+    if (j->real) return j->real + (size_t)p * cout;
+    if (!j->spk) return NULL;
+    const events *e = j->spk;
+    j->from = j->at;
+    if (j->at < e->end[j->sg] && e->w[j->at] == -(p + 1))
+        for (j->from = ++j->at; j->at < e->end[j->sg] && e->w[j->at] >= 0; j->at++) j->row[e->w[j->at]] = 1.0f;
+    return j->row;
+}
+
+static void unjoin(joined *j) {
+    if (j->spk)
+        for (int i = j->from; i < j->at; i++) j->row[j->spk->w[i]] = 0.0f;
+}
+
+/* LIF over the neurons of positions [p0, p1) fed by cur (+ the joined values, in float: the graph's Add of two
+ * float tensors): segment sg of out; resets cur to the bias unless keep */
 static void lif_layer(const et_layer *L, double *cur, float *v, float tau, float vth, int keep, int p0, int p1,
-                      events *out, int sg) {
+                      joined *jn, events *out, int sg) {
     const int Co = (int)L->cout;
     int len = out->beg[sg], count = 0;
     for (int p = p0; p < p1; p++) {
         double *c = cur + (size_t)p * Co;
         float *vp = v + (size_t)p * Co;
+        const float *add = jn ? join_row(jn, p, Co) : NULL;
         int head = len++, o = 0;
         out->w[head] = -(p + 1);
 #ifdef ET_AVX512
@@ -358,6 +417,7 @@ static void lif_layer(const et_layer *L, double *cur, float *v, float tau, float
         for (; o + 16 <= Co; o += 16) {
             __m512 x = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(c + o))),
                                           _mm512_cvtpd_ps(_mm512_loadu_pd(c + o + 8)), 1);
+            if (add) x = _mm512_add_ps(x, _mm512_loadu_ps(add + o));
             __m512 vi = _mm512_loadu_ps(vp + o);
             __m512 h = _mm512_add_ps(vi, _mm512_div_ps(_mm512_sub_ps(x, vi), vtau));
             __mmask16 s = _mm512_cmp_ps_mask(h, vvth, _CMP_GE_OQ);
@@ -372,17 +432,51 @@ static void lif_layer(const et_layer *L, double *cur, float *v, float tau, float
         }
 #endif
         for (; o < Co; o++) {
-            float vi = vp[o];
-            float h = vi + ((float)c[o] - vi) / tau;
+            float vi = vp[o], x = (float)c[o];
+            if (add) x = x + add[o];
+            float h = vi + (x - vi) / tau;
             float s = (h >= vth) ? 1.0f : 0.0f;
             vp[o] = h * (1.0f - s);
             if (s != 0.0f) out->w[len++] = o;
             if (!keep) c[o] = L->bias[o];
         }
+        if (jn) unjoin(jn);
         if (len == head + 1) len = head; /* no spike here */
         else count += len - head - 1;
     }
     out->end[sg] = len; out->cnt[sg] = count;
+}
+
+/* a layer without LIF (a shortcut joined later): its currents rounded to float for positions [p0, p1), reset to
+ * the bias */
+static void real_out(const et_layer *L, double *cur, int p0, int p1, float *out) {
+    for (size_t i = (size_t)p0 * L->cout; i < (size_t)p1 * L->cout; i++) {
+        out[i] = (float)cur[i];
+        cur[i] = L->bias[i % L->cout];
+    }
+}
+
+/* global average pooling of a spike map: per channel, its spikes / the map's area, in float (ONNX's
+ * GlobalAveragePool: an exact count, one division) */
+static void global_avgpool(const et_layer *L, const events *ev, float *out) {
+    const float area = (float)(L->hin * L->win);
+    for (uint32_t c = 0; c < L->cout; c++) out[c] = 0.0f;
+    for (int sgm = 0; sgm < ev->nseg; sgm++)
+        for (int i = ev->beg[sgm]; i < ev->end[sgm]; i++)
+            if (ev->w[i] >= 0) out[ev->w[i]] += 1.0f;
+    for (uint32_t c = 0; c < L->cout; c++) out[c] = out[c] / area;
+}
+
+/* a linear layer on real values (a global average pool's): cur += w * x over the nonzero inputs */
+static void linear_real(const et_layer *L, const float *x, double *cur) {
+    for (uint32_t c = 0; c < L->cin; c++)
+        if (x[c] != 0.0f) add_column(L, c, cur, &x[c]);
+}
+
+static int nonzero(const float *x, uint32_t n) {
+    int k = 0;
+    for (uint32_t i = 0; i < n; i++) k += x[i] != 0.0f;
+    return k;
 }
 
 /* max-pooling of a binary HWC map (as its event list) into output rows [r0, r1) -> segment sg of out;
@@ -425,15 +519,23 @@ static void maxpool_events(const et_layer *L, const events *ev, int r0, int r1, 
 
 /* ---- one sample ------------------------------------------------------------------------------------------
  * A sample is run by a team of nt threads (nt > 1 at a batch smaller than the threads); each owns a band of
- * output rows of every layer and reads the whole input event list. They meet once per layer. */
+ * output rows of every layer and reads the whole input. They meet once per layer. A layer's output (event lists,
+ * or real values, of every step of the call) lives in one of the net's buffers (assign_buffers). */
 
-typedef struct { double *cur; uint8_t *mark; events *ea, *eb; } scratch;
+typedef struct {
+    double *cur;       /* the currents of the layer being run */
+    uint8_t *mark;     /* max-pool's byte maps */
+    float *rows;       /* per team thread, one joined spike row */
+    events *ev;        /* [nbufs][nsteps] */
+    int32_t *words;    /* [nbufs][nsteps][list_words]; real outputs are floats in the same room */
+} scratch;
 
 static size_t list_words(const et_net *n) { return 2 * n->maxmap + 1; } /* headers + channels, at most */
 
 static size_t scratch_bytes(const et_net *n, int nsteps) {
-    return n->maxmap * sizeof(double) + 2 * (size_t)nsteps * (list_words(n) * 4 + sizeof(events)) + 2 * n->maxmap
-           + 64;
+    size_t bufs = (size_t)n->nbufs * nsteps;
+    return align8((n->maxmap + 8) * sizeof(double)) + align8(2 * n->maxmap) + align8(4 * (size_t)MAX_TEAM * n->maxcout)
+           + bufs * sizeof(events) + bufs * list_words(n) * 4 + 64;
 }
 
 size_t et_scratch_bytes(const et_net *n, int nsteps) { return scratch_bytes(n, nsteps); }
@@ -441,17 +543,20 @@ size_t et_scratch_bytes(const et_net *n, int nsteps) { return scratch_bytes(n, n
 static scratch carve(const et_net *n, int nsteps, void *buf) {
     scratch s;
     uint8_t *p = (uint8_t *)buf;
-    s.cur = (double *)p; p += n->maxmap * sizeof(double);
-    s.ea = (events *)p; p += nsteps * sizeof(events);
-    s.eb = (events *)p; p += nsteps * sizeof(events);
-    int32_t *wa = (int32_t *)p; p += (size_t)nsteps * list_words(n) * 4;
-    int32_t *wb = (int32_t *)p; p += (size_t)nsteps * list_words(n) * 4;
-    s.mark = p;
-    for (int t = 0; t < nsteps; t++) {
-        s.ea[t].w = wa + (size_t)t * list_words(n);
-        s.eb[t].w = wb + (size_t)t * list_words(n);
-    }
+    size_t bufs = (size_t)n->nbufs * nsteps;
+    s.cur = (double *)p; p += align8((n->maxmap + 8) * sizeof(double));
+    s.mark = p; p += align8(2 * n->maxmap);
+    s.rows = (float *)p; p += align8(4 * (size_t)MAX_TEAM * n->maxcout);
+    memset(s.rows, 0, 4 * (size_t)MAX_TEAM * n->maxcout);
+    s.ev = (events *)p; p += bufs * sizeof(events);
+    s.words = (int32_t *)p;
+    for (size_t i = 0; i < bufs; i++) s.ev[i].w = s.words + i * list_words(n);
     return s;
+}
+
+static events *lists(const scratch *s, uint32_t buf, int nsteps) { return s->ev + (size_t)buf * nsteps; }
+static float *reals(const et_net *n, const scratch *s, uint32_t buf, int nsteps, int t) {
+    return (float *)(s->words + ((size_t)buf * nsteps + t) * list_words(n));
 }
 
 static void team_barrier(int nt) {
@@ -463,56 +568,85 @@ static void team_barrier(int nt) {
     (void)nt;
 }
 
+static int is_synaptic(const et_layer *L) {
+    return L->kind == K_CONV_SPIKES || L->kind == K_LINEAR_SPIKES || L->kind == K_LINEAR_REAL;
+}
+
+/* layer L's synaptic inputs of step t, in its band of output rows, added to the currents */
+static void add_inputs(const et_net *n, const et_layer *L, const scratch *s, int nsteps, int t, int r0, int r1) {
+    if (L->kind == K_CONV_SPIKES) conv_events(L, &lists(s, n->layers[L->src].buf, nsteps)[t], r0, r1, s->cur);
+    else if (r0 < r1) { /* a linear layer: one output position, one thread */
+        const et_layer *S = &n->layers[L->src];
+        if (L->kind == K_LINEAR_SPIKES) linear_events(L, &lists(s, S->buf, nsteps)[t], S->cout, s->cur);
+        else linear_real(L, reals(n, s, S->buf, nsteps, t), s->cur);
+    }
+}
+
 /* nsteps timesteps from the states in `state` (updated in place), as thread tid of a team of nt. logits[K]
  * receives the sum over the steps; spikes[l * nsteps + t], events[s * nsteps + t] the counts (thread 0). */
 static void run_one(const et_net *n, const float *x, int nsteps, float *state, float *logits, float *spikes,
                     float *counts, scratch *s, int tid, int nt) {
     float *v = state;
     int li = 0, si = 0;
-    events *in = s->ea, *out = s->eb;
-    uint32_t cin_map = 0; /* channels of the map feeding a linear layer */
     if (tid == 0)
         for (uint32_t k = 0; k < n->num_classes; k++) logits[k] = 0.0f;
     for (uint32_t i = 0; i < n->nlayers; i++) {
         const et_layer *L = &n->layers[i];
+        const et_layer *S = L->src != NONE ? &n->layers[L->src] : NULL;
+        const int last = i + 1 == n->nlayers;
         size_t outn = (size_t)L->cout * L->hout * L->wout;
+        events *out = lists(s, L->buf, nsteps), *in = S ? lists(s, S->buf, nsteps) : NULL;
         int r0, r1;
         band(L->hout, tid, nt, &r0, &r1);
         int p0 = r0 * (int)L->wout, p1 = r1 * (int)L->wout;
         /* this thread's segment of each output list: its positions' words (a header and channels each) */
         for (int t = 0; t < nsteps; t++) {
-            if (tid == 0) out[t].nseg = nt; /* read by the next layer, after the meeting */
+            if (tid == 0) out[t].nseg = nt; /* read by later layers, after the meeting */
             out[t].beg[tid] = out[t].end[tid] = p0 * (int)(L->cout + 1);
             out[t].cnt[tid] = 0;
         }
+        if (tid == 0 && is_synaptic(L)) /* the inputs are complete since the last meeting, and no thread writes them */
+            for (int t = 0; t < nsteps; t++)
+                counts[si * nsteps + t] = (float)(L->kind == K_LINEAR_REAL
+                                                      ? nonzero(reals(n, s, S->buf, nsteps, t), L->cin)
+                                                      : ev_count(&in[t]));
         if (L->kind == K_MAXPOOL) {
             for (int t = 0; t < nsteps; t++) maxpool_events(L, &in[t], r0, r1, s->mark, &out[t], tid);
+        } else if (L->kind == K_GLOBAL_AVGPOOL) {
+            if (r0 < r1)
+                for (int t = 0; t < nsteps; t++) global_avgpool(L, &in[t], reals(n, s, L->buf, nsteps, t));
         } else if (L->kind == K_CONV_IMAGE) {
             conv_image(L, x, r0, r1, s->cur);
-            for (int t = 0; t < nsteps; t++) lif_layer(L, s->cur, v, n->tau, n->v_th, 1, p0, p1, &out[t], tid);
-        } else if (L->kind == K_CONV_SPIKES) {
+            for (int t = 0; t < nsteps; t++) lif_layer(L, s->cur, v, n->tau, n->v_th, 1, p0, p1, NULL, &out[t], tid);
+        } else {
             set_bias(L, s->cur, p0, p1);
             for (int t = 0; t < nsteps; t++) {
-                conv_events(L, &in[t], r0, r1, s->cur);
-                lif_layer(L, s->cur, v, n->tau, n->v_th, 0, p0, p1, &out[t], tid);
-            }
-        } else if (tid == 0) { /* the classifier: its output is each step's logits */
-            set_bias(L, s->cur, 0, 1);
-            for (int t = 0; t < nsteps; t++) {
-                linear_events(L, &in[t], cin_map, s->cur);
-                for (size_t k = 0; k < outn; k++) { logits[k] += (float)s->cur[k]; s->cur[k] = L->bias[k]; }
+                add_inputs(n, L, s, nsteps, t, r0, r1);
+                if (L->lif) {
+                    joined j = {0}, *jn = NULL;
+                    if (L->join != NONE) {
+                        const et_layer *J = &n->layers[L->join];
+                        j.row = s->rows + (size_t)tid * n->maxcout; j.sg = tid;
+                        if (J->lif || J->kind == K_MAXPOOL) {
+                            j.spk = &lists(s, J->buf, nsteps)[t];
+                            j.at = j.spk->beg[tid];
+                        } else
+                            j.real = reals(n, s, J->buf, nsteps, t);
+                        jn = &j;
+                    }
+                    lif_layer(L, s->cur, v, n->tau, n->v_th, 0, p0, p1, jn, &out[t], tid);
+                } else if (!last) {
+                    real_out(L, s->cur, p0, p1, reals(n, s, L->buf, nsteps, t));
+                } else if (r0 < r1) { /* the classifier: its output is each step's logits */
+                    for (size_t k = 0; k < outn; k++) { logits[k] += (float)s->cur[k]; s->cur[k] = L->bias[k]; }
+                }
             }
         }
-        int syn = L->kind == K_CONV_SPIKES || L->kind == K_LINEAR_SPIKES;
-        if (tid == 0 && syn) /* the input lists are complete since the last meeting, and no thread writes them */
-            for (int t = 0; t < nsteps; t++) counts[si * nsteps + t] = (float)ev_count(&in[t]);
-        team_barrier(nt); /* the next layer reads every band of this one's lists */
-        if (tid == 0 && L->lif) /* read-only until the layer after next (which passes another meeting first) */
+        team_barrier(nt); /* later layers read every band of this one's output */
+        if (tid == 0 && L->lif) /* read-only until its buffer is reused, after another meeting */
             for (int t = 0; t < nsteps; t++) spikes[li * nsteps + t] = (float)ev_count(&out[t]);
-        si += syn;
+        si += is_synaptic(L);
         if (L->lif) { v += outn; li++; }
-        cin_map = L->cout;
-        events *tmp = in; in = out; out = tmp;
     }
 }
 
