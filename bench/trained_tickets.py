@@ -4,6 +4,7 @@ random weights.
 
     vgg5 on Fashion-MNIST: IMP at the paper's 25% a round, 13 rounds; levels 8 / 11 / 13 = 90.0 / 95.8 / 97.6%.
     vgg16 on CIFAR-10:     IMP at 53.84% a round (CPU budget: 5 rounds, not 13); levels 3 / 4 / 5 = 90.2 / 95.5 / 97.9%.
+    resnet8 on CIFAR-10:   the same schedule as vgg16.
 
 A few epochs a level on a subset: enough for the spike rates of a trained network, not for its accuracy (the
 accuracy of each level is printed beside it). The cache is $EDGETICKET_CACHE/bench/trained (default
@@ -22,6 +23,9 @@ SPECS = {
     "vgg16": {"flat": {"arch": "vgg16", "dataset": "cifar10", "train_subset": 2000, "test_subset": 500,
                        "epochs": 2, "rewind_epoch": 1, "prune_rate": 0.5384, "rounds": 5},
               "data": "cifar10", "levels": (3, 4, 5)},
+    "resnet8": {"flat": {"arch": "resnet8", "dataset": "cifar10", "train_subset": 2000, "test_subset": 500,
+                         "epochs": 2, "rewind_epoch": 1, "prune_rate": 0.5384, "rounds": 5},
+                "data": "cifar10", "levels": (3, 4, 5)},
 }
 
 

@@ -121,6 +121,39 @@ def test_event_backend_runs_resnets_spike_exact(tmp_path, layout, arch, sparsity
     assert sum(oc[k].sum() for k in oc) > 0 and np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
 
 
+@pytest.mark.parametrize("cout,density,starts", [(10, 0.1, 0), (10, 1.0, 0), (300, 0.15, 1), (300, 1.0, 1),
+                                                  (2100, 1.0, 2)])
+def test_every_column_start_form_and_encoding_adds_the_right_weights(tmp_path, cout, density, starts):
+    """A classifier read by a numpy reference: every pixel of a 6x6 stem fires at steps 1 and 3 (bias 1.2, tau 4/3,
+    threshold 1), so the logits are the bias at steps 0 and 2 and the bias plus all 36 columns at 1 and 3, each
+    step's double sum rounded to float, summed over the steps in float. Covers the three forms of column starts
+    (u8 counts, u16 offsets, u32: chosen by how many values a group of columns holds) and both encodings."""
+    from edgeticket.formats import etsp
+
+    rng = np.random.default_rng(7)
+    W = (rng.standard_normal((36, cout)) * (rng.random((36, cout)) < density)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    stem = {"kind": etsp.CONV_IMAGE, "cin": 1, "hin": 6, "win": 6, "cout": 1, "hout": 6, "wout": 6, "k": 1,
+            "stride": 1, "pad": 0, "lif": 1, "matrix": np.zeros((1, 1), np.float32), "bias": [1.2]}
+    fc = {"kind": etsp.LINEAR_SPIKES, "cin": 36, "hin": 1, "win": 1, "cout": cout, "hout": 1, "wout": 1, "k": 1,
+          "stride": 1, "pad": 0, "lif": 0, "matrix": W, "bias": bias}
+    p = tmp_path / "m.etsp"
+    etsp.write_etsp(p, (1, 6, 6), 4, 4 / 3, 1.0, cout, [stem, fc])
+    r = EventRunner(p, "time-folded", 4, ["stem"], ["fc"], threads=1)
+    assert r.L.lib.et_layer_starts(r.net, 1) == starts
+    assert r.L.lib.et_layer_encoding(r.net, 1) == (1 if density == 1.0 else 0)
+    logits, counts = r.run(np.zeros((1, 1, 6, 6), np.float32))
+    assert counts["stem"][:, 0].tolist() == [0, 36, 0, 36]
+    quiet = bias.astype(np.float64)
+    busy = quiet.copy()
+    for j in range(36):  # the kernels' order: the bias, then the inputs in ascending order
+        busy += W[j].astype(np.float64)
+    want = np.zeros(cout, np.float32)
+    for step in (quiet, busy, quiet, busy):
+        want += step.astype(np.float32)
+    assert np.array_equal(logits[0].view(np.uint32), want.view(np.uint32))
+
+
 def test_a_join_that_does_not_fit_is_one_line(tmp_path):
     """The loader trusts the joins: a join to a later layer, or of another shape, is refused before it."""
     from edgeticket.errors import EdgeTicketError
