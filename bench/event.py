@@ -1,4 +1,5 @@
-"""The event-driven backend vs dense onnxruntime (and TVM), side by side in one process (interleaved medians):
+"""The event-driven backend vs dense onnxruntime (and TVM), side by side in one process (medians over
+alternating blocks of calls: onnxruntime's and TVM's workers spin after a call and would steal the cores):
 latency at batch 1 and 8, resident weight bytes, spike exactness, spike rates per layer, the backend `--backend
 auto` picks (measured at compile on this machine) and whether it is the faster one here.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from infer import random_ticket, time_interleaved  # noqa: E402
+from infer import random_ticket, time_blocks  # noqa: E402
 
 from edgeticket import api  # noqa: E402
 from edgeticket.device.runners import open_runner  # noqa: E402
@@ -57,7 +58,7 @@ def measure(ticket: str, calib: str | None, data_dir: str | None, reps: int, tmp
            "auto": m["backends"]["default"], "accuracy": m["source_ticket"].get("accuracy")}
     for batch in (1, 8):
         x = np.ascontiguousarray(np.concatenate([x_all] * (-(-batch // len(x_all))))[:batch])
-        med = time_interleaved({b: (lambda r=r: r.run(x, with_counts=False)) for b, r in runners.items()}, reps)
+        med = time_blocks({b: (lambda r=r: r.run(x, with_counts=False)) for b, r in runners.items()}, reps)
         for b, t in med.items():
             row[f"{b}_b{batch}"] = t
     row["faster"] = min(runners, key=lambda b: row[f"{b}_b1"])
@@ -114,7 +115,7 @@ def main():
                 d = random_ticket(arch, int(ch), int(size), s, f"{tmp}/{arch}_{r}", bn_data_init=True)
                 jobs.append((d, f"{tmp}/{arch}_{r}/validation.npz", None))
     print(f"event-driven backend vs dense onnxruntime{' and TVM' if tvm else ''} on {_cpu()}, T=5, "
-          f"interleaved medians of {a.reps} rounds, one process")
+          f"medians of {a.reps} calls in alternating blocks, one process")
     header(tvm)
     met, total = 0, 0
     for t, calib, data_dir in jobs:

@@ -175,11 +175,13 @@ def built_backends(manifest: dict) -> list[str]:
     return [b for b in BACKENDS if b == "onnxruntime" or (manifest["backends"].get(b) or {}).get("built")]
 
 
-def pick_by_measurement(bundle_dir: Path, manifest: dict, x: np.ndarray, rounds: int = 7,
-                        budget_s: float = 1.0) -> dict:
-    """On the machine the bundle is for: the built backends timed on the validation inputs at the bundle's batch,
-    interleaved (a round runs each once; median of the rounds), and the fastest made the default. The cost model
-    guesses where it cannot measure (another target); here it would pick wrong where its constants are off."""
+def pick_by_measurement(bundle_dir: Path, manifest: dict, x: np.ndarray, rounds: int = 3, calls: int = 3,
+                        pause_s: float = 0.05) -> dict:
+    """On the machine the bundle is for: the built backends timed on the validation inputs at the bundle's batch
+    and the fastest made the default. Alternating blocks of calls with a pause between them (onnxruntime's and
+    TVM's workers spin after a call and would steal the cores from the next backend); median per backend. The
+    cost model guesses where it cannot measure (another target); here it would pick wrong where its constants are
+    off."""
     import time
 
     from ..device.runners import open_runner
@@ -187,18 +189,17 @@ def pick_by_measurement(bundle_dir: Path, manifest: dict, x: np.ndarray, rounds:
     x = np.ascontiguousarray(x, dtype=np.float32)
     runners = {b: open_runner(bundle_dir, manifest, backend=b) for b in built_backends(manifest)}
     times: dict[str, list[float]] = {b: [] for b in runners}
-    for r in runners.values():
-        r.run(x, with_counts=False)  # warm-up: first-call allocations, lazy loading
-    start = time.perf_counter()
-    while len(times["onnxruntime"]) < rounds and (time.perf_counter() - start < budget_s
-                                                   or len(times["onnxruntime"]) < 3):
+    for _ in range(rounds):
         for b, r in runners.items():
-            t0 = time.perf_counter()
-            r.run(x, with_counts=False)
-            times[b].append(time.perf_counter() - t0)
+            time.sleep(pause_s)
+            r.run(x, with_counts=False)  # warm: first-call allocations, the workers woken
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                r.run(x, with_counts=False)
+                times[b].append(time.perf_counter() - t0)
     med = {b: float(np.median(v)) for b, v in times.items()}
     best = min(med, key=med.get)
     others = ", ".join(f"{b} {1e3 * t:.3g} ms" for b, t in med.items())
     return {"default": best, "measured_latency_s": med, "pick": "measured",
-            "reason": f"measured on this machine at batch {len(x)} (median of {len(times['onnxruntime'])} interleaved "
-                      f"rounds): {others}"}
+            "reason": f"measured on this machine at batch {len(x)} (median of {rounds * calls} calls in alternating "
+                      f"blocks): {others}"}

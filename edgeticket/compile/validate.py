@@ -81,8 +81,8 @@ def run_ticket(model, x: torch.Tensor, timesteps: int) -> tuple[np.ndarray, dict
     return logits, counts
 
 
-def _torch_counts(net, x, timesteps) -> tuple[np.ndarray, dict]:
-    logits, counts = run_torch(net, x, timesteps, "time-folded")
+def _torch_counts(net, x, timesteps, layout: str = "time-folded") -> tuple[np.ndarray, dict]:
+    logits, counts = run_torch(net, x, timesteps, layout)
     return logits.numpy(), {k: v.numpy() for k, v in counts.items()}
 
 
@@ -142,9 +142,7 @@ def validate(nets: Nets, runner: OnnxRunner, x: np.ndarray, y: np.ndarray, times
     ul, uc = _torch_counts(nets.unfolded, xt, timesteps)
     stage_a = compare(trained_logits, trained_counts, ul, uc, key=lambda n: n)
     stage_b = folding_check(nets.unfolded, nets.folded, xt, timesteps)
-    ref_logits, ref_counts = run_torch(nets.bundle, xt, timesteps, layout)
-    ref_logits = ref_logits.numpy()
-    ref_counts = {k: v.numpy() for k, v in ref_counts.items()}
+    ref_logits, ref_counts = _torch_counts(nets.bundle, xt, timesteps, layout)
     got_logits, got_counts = runner.run(x)
     result = compare(ref_logits, ref_counts, got_logits, got_counts)
     result.update({

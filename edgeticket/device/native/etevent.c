@@ -337,13 +337,22 @@ static inline void add_column(const et_layer *L, uint32_t col, double *o, const 
     const uint8_t *m = L->code + (size_t)col * L->nblk;
 #ifdef ET_AVX512
     const __m512d s = _mm512_set1_pd(scale ? (double)*scale : 1.0);
-    for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
-        __mmask8 k = m[b];
-        __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
-        if (scale) w = _mm512_mul_pd(w, s);
-        _mm512_mask_storeu_pd(o, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, o), w));
-        v += __builtin_popcount(k);
-    }
+    if (L->cout % 8 == 0) /* whole blocks: plain loads and stores (a masked store stalls the next load of it) */
+        for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
+            __mmask8 k = m[b];
+            __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v)), a = _mm512_loadu_pd(o);
+            if (scale) w = _mm512_mul_pd(w, s);
+            _mm512_storeu_pd(o, _mm512_mask_add_pd(a, k, a, w));
+            v += __builtin_popcount(k);
+        }
+    else /* the last block of a position would reach into the next one's, which another thread may own */
+        for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
+            __mmask8 k = m[b];
+            __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
+            if (scale) w = _mm512_mul_pd(w, s);
+            _mm512_mask_storeu_pd(o, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, o), w));
+            v += __builtin_popcount(k);
+        }
 #else
     double s = scale ? (double)*scale : 1.0;
     for (uint32_t b = 0; b < L->nblk; b++, o += 8)
