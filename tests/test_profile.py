@@ -65,6 +65,14 @@ def test_calibrate_writes_a_record_that_predict_reads(bundles, calib_dir):
     rec = newest_record("bench-host")
     assert rec is not None and rec["conv_gflops"] > 0 and rec["gbytes_per_s"] > 0 and rec["node_overhead_s"] >= 0
     assert json.loads((calib_dir / "bench-host.json").read_text())["records"][-1]["date"] == rec["date"]
+    # the bundle has the event backend: its rates are fit on the validation inputs, and the cost model reads them
+    m = json.loads((Path(bundles["time-folded"]) / "manifest.json").read_text())
+    assert m["backends"]["event"]["built"]
+    assert rec["event_ns_per_synop"] > 0 and rec["event_ns_per_neuron_step"] >= 0 and rec["event_call_s"] >= 0
+    assert len(rec["event_samples"]["seconds"]) == len(rec["event_samples"]["synops"]) == 32
+    from edgeticket.device.profile.predict import predict_event
+
+    assert predict_event(m, 1, rec)["source"] == "calibration record"
     assert "prediction" in res and res["prediction"]["measured_over_predicted"] > 0
     r = CliRunner().invoke(main, ["predict", bundles["streaming"], "--target", "bench-host", "--json"])
     pred = json.loads(r.stdout)

@@ -66,9 +66,10 @@ def predict_memory(manifest: dict, record: dict | None) -> dict:
     return p
 
 
-# The event backend (edgeticket/device/native/etevent.c): one scalar add per synaptic event on a nonzero weight
-# (double accumulator, delta-decoded row), one fused LIF update per neuron and step, a fixed cost per call.
-# Defaults measured on the host (bench/event.py fit); a calibration record's event_* fields replace them.
+# The event backend (edgeticket/device/native/etevent.c): an add per synaptic event on a nonzero weight (double
+# accumulators; 8 channels a vector op where a layer is dense), one LIF update per neuron and step, a fixed cost
+# per call. Defaults measured on the host; a calibration record's event_* fields (`profile --calibrate` on a
+# bundle with the event backend: fit_event_rates) replace them.
 EVENT_NS_PER_SYNOP = 1.0
 EVENT_NS_PER_NEURON_STEP = 1.0
 EVENT_CALL_S = 20e-6
@@ -87,6 +88,48 @@ def event_workload(manifest: dict, events_per_sample: dict | None = None) -> dic
             syn += ev.get("events__" + L["name"].replace(".", "_"), 0.0) * L["mean_fanout_nonzero"]
     neurons = sum(int(np.prod(s)) for s in manifest["lif"]["state_shapes"])
     return {"synops_per_sample": syn, "neuron_steps_per_sample": neurons * int(manifest["timesteps"]), "calls": calls}
+
+
+def fit_event_rates(bundle_dir, manifest: dict, log=print, repeats: int = 5) -> dict:
+    """The event backend's rates on this machine: each validation input run alone (median of `repeats` calls)
+    against its synaptic ops (its own event counts x nonzero fan-out), fit as latency = fixed + synops x rate by
+    least squares; the fixed part is the call's overhead plus the neuron updates (the same for every input)."""
+    import time
+
+    from ...formats import bundle as bundle_fmt
+    from ..runners import open_runner
+
+    runner = open_runner(bundle_dir, manifest, backend="event")
+    x, _ = bundle_fmt.validation_samples(bundle_dir)
+    synops, lat = [], []
+    for i in range(len(x)):
+        xi = np.ascontiguousarray(x[i:i + 1])
+        _, counts = runner.run(xi)
+        ev = {k: float(v.sum()) for k, v in counts.items() if k.startswith("events__")}
+        synops.append(event_workload(manifest, ev)["synops_per_sample"])
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            runner.run(xi, with_counts=False)
+            times.append(time.perf_counter() - t0)
+        lat.append(float(np.median(times)))
+    s, t = np.array(synops), np.array(lat)
+    neuron_steps = event_workload(manifest, {})["neuron_steps_per_sample"]
+    if s.std() > 0.05 * max(s.mean(), 1.0):  # inputs with different spike counts: a slope and an intercept
+        slope, fixed = np.polyfit(s, t, 1)
+    else:  # all alike: the defaults' split of the mean between synapses and the fixed part
+        share = EVENT_NS_PER_SYNOP * s.mean() / (EVENT_NS_PER_SYNOP * s.mean() + EVENT_NS_PER_NEURON_STEP * neuron_steps)
+        slope, fixed = share * t.mean() / max(s.mean(), 1.0), (1 - share) * t.mean()
+    slope, fixed = max(float(slope), 1e-12), max(float(fixed), 0.0)
+    call_s = min(EVENT_CALL_S, fixed)
+    out = {"event_ns_per_synop": slope * 1e9,
+           "event_ns_per_neuron_step": (fixed - call_s) / max(neuron_steps, 1) * 1e9, "event_call_s": call_s,
+           "event_samples": {"synops": [float(v) for v in s], "seconds": [float(v) for v in t],
+                             "model": "seconds = event_call_s + neuron steps x event_ns_per_neuron_step + synops x "
+                                      "event_ns_per_synop (1e-9 s/ns); fit on this bundle's validation inputs"}}
+    log(f"calibrating: event backend {out['event_ns_per_synop']:.3g} ns per synaptic op, "
+        f"{out['event_ns_per_neuron_step']:.3g} ns per neuron step ({len(x)} inputs)")
+    return out
 
 
 def predict_event(manifest: dict, batch: int, record: dict | None = None,

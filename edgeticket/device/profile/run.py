@@ -164,7 +164,8 @@ def profile(bundle_dir: str | Path, settings: ProfileSettings = ProfileSettings(
         if backend == "event":
             result["memory"]["event_resident_weight_bytes"] = runner.resident_bytes
     if calibrate:
-        result["calibration"] = _calibrate(manifest, batch, rss_before, result, target_name, calibration_dir, log)
+        result["calibration"] = _calibrate(bundle_dir, manifest, batch, rss_before, result, target_name,
+                                           calibration_dir, log)
     rec = calibration.newest_record(target_name, calibration_dir)
     if rec is not None and _same_machine_kind(rec) and backend == "onnxruntime" and not emulator:
         from ..targets import load_target
@@ -200,7 +201,7 @@ def _same_machine_kind(rec: dict) -> bool:
     return recorded is None or machine.normalise_arch(recorded) == machine.machine_arch()
 
 
-def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
+def _calibrate(bundle_dir, manifest, batch, baseline, result, target_name, calibration_dir, log) -> dict:
     from ..targets import load_target
     from . import microbench
 
@@ -216,6 +217,10 @@ def _calibrate(manifest, batch, baseline, result, target_name, calibration_dir, 
     model_part = plan["total_bytes"] - plan["runtime_overhead_bytes"]
     overhead = max(baseline, result["memory"]["peak_rss_bytes"] - model_part)
     rec = microbench.run(manifest, batch, overhead, result["device"], t.name, measured, log)
+    if runners.unavailable_reason(manifest, "event") is None:  # the event backend's rates, fit on this bundle
+        from .predict import fit_event_rates
+
+        rec.update(fit_event_rates(bundle_dir, manifest, log))
     path = calibration.append_record(t.name, rec, calibration_dir)
     log(f"calibration record appended to {path}")
     return {"record_file": str(path), "record": rec}
