@@ -72,7 +72,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/train_step.py
 	$(PY) bench/search_cost.py
-	$(PY) bench/event.py
+	-$(PY) bench/event.py  # exits 1 when a goal is missed: the other benches still run
 	$(PY) bench/tvm.py
 
 clean:
