@@ -151,9 +151,9 @@ def _cpu() -> str:
 
 
 def header(tvm: bool):
-    t = f" {'tvm b1':>8s}" if tvm else ""
-    print(f"{'net':8s} {'sparsity':>8s} {'rate':>5s} {'exact':>5s} | {'ort b1':>8s} {'event b1':>8s}{t} {'ratio':>6s} "
-          f"{'goal':>5s} | {'ort b8':>8s} {'event b8':>8s} {'ratio':>6s} | {'/packed':>7s} | {'auto':>11s} "
+    t1, t8 = (f" {'tvm b1':>8s}", f" {'tvm b8':>8s}") if tvm else ("", "")
+    print(f"{'net':8s} {'sparsity':>8s} {'rate':>5s} {'exact':>5s} | {'ort b1':>8s} {'event b1':>8s}{t1} {'ratio':>6s} "
+          f"{'goal':>5s} | {'ort b8':>8s} {'event b8':>8s}{t8} {'ratio':>6s} | {'/packed':>7s} | {'auto':>11s} "
           f"{'faster':>11s} | pass")
 
 
@@ -163,10 +163,11 @@ def show(r, tvm: bool) -> bool:
     res = r["event_bytes"] / r["packed_bytes"]
     ok = r["exact"] and res <= 1.2 and r["auto"] == r["faster"] and (g is None or ratio <= g)
     ms = lambda v: f"{1e3 * v:6.2f}ms"  # noqa: E731
-    t = f" {ms(r['tvm_b1']) if 'tvm_b1' in r else '     -  '}" if tvm else ""
-    print(f"{r['arch'] + ('' if r['trained'] else '*'):8s} {100 * r['sparsity']:7.2f}% {r['rate']:5.3f} {str(r['exact']):>5s} | "
-          f"{ms(r['onnxruntime_b1'])} {ms(r['event_b1'])}{t} {ratio:5.2f}x {('<=%.1f' % g) if g else '  -  '} | "
-          f"{ms(r['onnxruntime_b8'])} {ms(r['event_b8'])} {r['event_b8'] / r['onnxruntime_b8']:5.2f}x | "
+    t1, t8 = (f" {ms(r[k]) if k in r else '     -  '}" if tvm else "" for k in ("tvm_b1", "tvm_b8"))
+    name = r["arch"] + ("" if r["trained"] else "*")
+    print(f"{name:8s} {100 * r['sparsity']:7.2f}% {r['rate']:5.3f} {str(r['exact']):>5s} | "
+          f"{ms(r['onnxruntime_b1'])} {ms(r['event_b1'])}{t1} {ratio:5.2f}x {('<=%.1f' % g) if g else '  -  '} | "
+          f"{ms(r['onnxruntime_b8'])} {ms(r['event_b8'])}{t8} {r['event_b8'] / r['onnxruntime_b8']:5.2f}x | "
           f"{res:6.3f}x | {r['auto']:>11s} {r['faster']:>11s} | {'yes' if ok else 'NO'}")
     acc = (r.get("accuracy") or {}).get("final")
     print(f"         spike rate per LIF layer: {' '.join(f'{v:.3f}' for v in r['rates'])}"

@@ -220,7 +220,8 @@ def _check_program(net, steps, layers, walk) -> None:
     shortcut joined into a later one, and the kernels' order of LIF and synaptic layers is the bundle's."""
     joined = {r.get("join") for r in layers}
     last = layers[-1] if layers else None
-    if last is None or last["kind"] not in (LINEAR_SPIKES, LINEAR_REAL) or last["lif"] or last["name"] != steps[-1].name:
+    if last is None or last["kind"] not in (LINEAR_SPIKES, LINEAR_REAL) or last["lif"] \
+            or last["name"] != steps[-1].name:
         walk.problems.append({"layer": steps[-1].name if steps else "the network", "type": "output",
                               "reason": "the network must end with a linear classifier (no LIF) on spikes or pooled "
                                         "values"})

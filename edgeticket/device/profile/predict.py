@@ -118,7 +118,8 @@ def fit_event_rates(bundle_dir, manifest: dict, log=print, repeats: int = 5) -> 
     if s.std() > 0.05 * max(s.mean(), 1.0):  # inputs with different spike counts: a slope and an intercept
         slope, fixed = np.polyfit(s, t, 1)
     else:  # all alike: the defaults' split of the mean between synapses and the fixed part
-        share = EVENT_NS_PER_SYNOP * s.mean() / (EVENT_NS_PER_SYNOP * s.mean() + EVENT_NS_PER_NEURON_STEP * neuron_steps)
+        syn_ns = EVENT_NS_PER_SYNOP * s.mean()
+        share = syn_ns / (syn_ns + EVENT_NS_PER_NEURON_STEP * neuron_steps)
         slope, fixed = share * t.mean() / max(s.mean(), 1.0), (1 - share) * t.mean()
     slope, fixed = max(float(slope), 1e-12), max(float(fixed), 0.0)
     call_s = min(EVENT_CALL_S, fixed)
