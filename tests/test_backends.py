@@ -77,15 +77,15 @@ def _net(arch, sparsity, seed, zero_channel=False, silent=False, in_ch=1, size=8
     return m
 
 
-def _both(model, layout, x, tmp_path):
+def _both(model, layout, x, tmp_path, T=4):
     shape = tuple(x.shape[1:])
     net = to_deploy(model, shape)
-    proto, _, _ = export(net, layout, 4, shape, 17, model.prunable(), "packed", "fp32")
-    ort = OnnxRunner(make_session(proto.SerializeToString()), layout, 4)
+    proto, _, _ = export(net, layout, T, shape, 17, model.prunable(), "packed", "fp32")
+    ort = OnnxRunner(make_session(proto.SerializeToString()), layout, T)
     p = tmp_path / "m.etsp"
     lif = lif_layers(net)[0]
-    write_etsp(p, shape, 4, lif.tau, lif.v_threshold, 10, program(net, shape))
-    sp = EventRunner(p, layout, 4, [l.name.replace(".", "_") for l in lif_layers(net)],
+    write_etsp(p, shape, T, lif.tau, lif.v_threshold, 10, program(net, shape))
+    sp = EventRunner(p, layout, T, [l.name.replace(".", "_") for l in lif_layers(net)],
                       [s.replace(".", "_") for s in synaptic_layers(net)])
     return ort.run(x), sp.run(x)
 
@@ -168,6 +168,18 @@ def test_a_join_that_does_not_fit_is_one_line(tmp_path):
                                                               for k, r in enumerate(prog)])
         with pytest.raises(EdgeTicketError, match=f"layer {i} joins layer {bad}: a joined layer is an earlier one"):
             etsp.check_header(p)
+
+
+@pytest.mark.parametrize("arch", ["vgg5", "resnet8"])
+def test_more_steps_than_one_merged_pass_are_spike_exact(tmp_path, arch):
+    """A conv decodes each input's columns once for the steps it fires in, 8 steps a pass: T=12 takes two passes
+    (8 + 4), with the input map cleared and marked again between them."""
+    model = _net(arch, 0.8, seed=8, size=16)
+    x = torch.randn(4, 1, 16, 16).numpy() * 2
+    (ol, oc), (sl, sc) = _both(model, "time-folded", x, tmp_path, T=12)
+    assert all(v.shape[0] == 12 for v in oc.values()) and sum(v.sum() for v in oc.values()) > 0
+    assert all(np.array_equal(oc[k], sc[k]) for k in oc), [k for k in oc if not np.array_equal(oc[k], sc[k])]
+    assert np.abs(ol - sl).max() <= 1e-4 * max(1.0, np.abs(ol).max())
 
 
 def test_event_backend_with_no_spikes_at_all(tmp_path):

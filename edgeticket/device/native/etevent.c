@@ -15,9 +15,11 @@
  * plus a u16 offset per column, or a u32 per column.
  *
  * Execution is layer-major: a layer runs all the call's timesteps before the next (the network is
- * feed-forward), so its weights stay in cache. Per timestep, a layer fed by spikes visits only the active
- * inputs (the event list of the previous layer, grouped by position) and, for each, only the nonzero weights
- * of that input's columns, adding them to the outputs they reach: no multiplications. The first conv (the
+ * feed-forward), so its weights stay in cache. A layer fed by spikes visits only the active inputs (the event
+ * lists of the layer it reads, grouped by position) and, for each, only the nonzero weights of that input's
+ * columns, adding them to the outputs they reach: no multiplications. A conv takes up to 8 steps in one pass:
+ * an input's columns are decoded once and added to the currents of every step it fired in (a trained
+ * network's active neurons fire in 2-3 of 5 steps). The first conv (the
  * real-valued image, direct encoding) runs once per call. The LIF then updates every neuron, emits the next
  * event list and resets the currents to the bias.
  *
@@ -363,6 +365,46 @@ static inline void add_column(const et_layer *L, uint32_t col, double *o, const 
 #endif
 }
 
+/* the same column added to the currents of every step whose bit is set in `steps` (step t's currents at
+ * o + t * plane): the column is decoded once for all of them. Each step's accumulators receive what
+ * add_column would give them, in the same order. */
+static inline void add_column_steps(const et_layer *L, uint32_t col, double *o, size_t plane, unsigned steps) {
+    if (!(steps & (steps - 1))) { add_column(L, col, o + (size_t)__builtin_ctz(steps) * plane, NULL); return; }
+    uint32_t j, j1;
+    col_range(L, col, &j, &j1);
+    const float *v = L->val + j;
+    if (L->enc == ENC_LIST) {
+        const uint8_t *g = L->code + j;
+        int row = -1;
+        for (uint32_t q = 0; q < j1 - j; q++) {
+            row += g[q];
+            double w = (double)v[q];
+            for (unsigned b = steps; b; b &= b - 1) o[(size_t)__builtin_ctz(b) * plane + row] += w;
+        }
+        return;
+    }
+    const uint8_t *m = L->code + (size_t)col * L->nblk;
+#ifdef ET_AVX512
+    const int whole = L->cout % 8 == 0;
+    for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
+        __mmask8 k = m[b];
+        __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
+        for (unsigned bt = steps; bt; bt &= bt - 1) {
+            double *p = o + (size_t)__builtin_ctz(bt) * plane;
+            if (whole) { __m512d a = _mm512_loadu_pd(p); _mm512_storeu_pd(p, _mm512_mask_add_pd(a, k, a, w)); }
+            else _mm512_mask_storeu_pd(p, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, p), w));
+        }
+        v += __builtin_popcount(k);
+    }
+#else
+    for (uint32_t b = 0; b < L->nblk; b++, o += 8)
+        for (unsigned k = m[b]; k; k &= k - 1) {
+            double w = (double)*v++;
+            for (unsigned bt = steps; bt; bt &= bt - 1) o[(size_t)__builtin_ctz(bt) * plane + __builtin_ctz(k)] += w;
+        }
+#endif
+}
+
 /* ---- event lists -------------------------------------------------------------------------------------------
  * One timestep's active inputs of a map, grouped by position in ascending order: for each position with a
  * spike, the word -(position + 1), then its spiking channels in ascending order. The threads of one sample
@@ -406,6 +448,63 @@ static void conv_events(const et_layer *L, const events *ev, int r0, int r1, dou
                 continue;
             }
             for (int r = 0; r < nr; r++) add_column(L, (uint32_t)w * KK + koff[r], cur + (size_t)opos[r] * Co, NULL);
+        }
+}
+
+/* The steps [t0, t0 + tn) of a conv's input as one byte per input neuron (bit t - t0: it fired at t) and one
+ * per input position (any spike): the part of the map in this thread's segment of each list. */
+static void mark_steps(const events *in, int t0, int tn, int sg, uint32_t cin, uint8_t *words, uint8_t *anyp) {
+    for (int t = t0; t < t0 + tn; t++) {
+        const events *e = &in[t];
+        uint8_t bit = (uint8_t)(1u << (t - t0));
+        int pos = 0;
+        for (int i = e->beg[sg]; i < e->end[sg]; i++) {
+            int32_t w = e->w[i];
+            if (w < 0) { pos = -w - 1; anyp[pos] = 1; }
+            else words[(size_t)pos * cin + w] |= bit;
+        }
+    }
+}
+
+static void unmark_steps(const events *in, int t0, int tn, int sg, uint32_t cin, uint8_t *words, uint8_t *anyp) {
+    for (int t = t0; t < t0 + tn; t++) {
+        const events *e = &in[t];
+        int pos = 0;
+        for (int i = e->beg[sg]; i < e->end[sg]; i++) {
+            int32_t w = e->w[i];
+            if (w < 0) { pos = -w - 1; anyp[pos] = 0; }
+            else words[(size_t)pos * cin + w] = 0;
+        }
+    }
+}
+
+/* the conv's inputs of several steps at once, in output rows [r0, r1): each active input's columns decoded once
+ * for all the steps it fired in (a trained network's active neurons fire in 2-3 of 5 steps). Step t's currents
+ * are cur + t * plane; each receives its inputs in ascending (position, channel) order, as conv_events gives. */
+static void conv_steps(const et_layer *L, const uint8_t *words, const uint8_t *anyp, int r0, int r1, double *cur,
+                       size_t plane) {
+    const uint32_t KK = L->k * L->k, Co = L->cout, Cin = L->cin;
+    int koff[KK], opos[KK];
+    int y0 = r0 * (int)L->stride - (int)L->pad, y1 = (r1 - 1) * (int)L->stride - (int)L->pad + (int)L->k;
+    if (y0 < 0) y0 = 0;
+    if (y1 > (int)L->hin) y1 = (int)L->hin;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < (int)L->win; x++) {
+            size_t pos = (size_t)y * L->win + x;
+            if (!anyp[pos]) continue;
+            int nr = reach(L, y, x, r0, r1, koff, opos);
+            if (!nr) continue;
+            const uint8_t *wp = words + pos * Cin;
+            for (uint32_t c = 0; c < Cin; c++) {
+                if (c % 8 == 0 && c + 8 <= Cin) { /* skip 8 silent channels at once */
+                    uint64_t eight;
+                    memcpy(&eight, wp + c, 8);
+                    if (!eight) { c += 7; continue; }
+                }
+                if (!wp[c]) continue;
+                for (int r = 0; r < nr; r++)
+                    add_column_steps(L, c * KK + koff[r], cur + (size_t)opos[r] * Co, plane, wp[c]);
+            }
         }
 }
 
@@ -586,8 +685,12 @@ static void maxpool_events(const et_layer *L, const events *ev, int r0, int r1, 
  * output rows of every layer and reads the whole input. They meet once per layer. A layer's output (event lists,
  * or real values, of every step of the call) lives in one of the net's buffers (assign_buffers). */
 
+#define STEPS_AT_ONCE 8 /* a conv's steps merged into one pass over its inputs (bits of a byte) */
+
 typedef struct {
-    double *cur;       /* the currents of the layer being run */
+    double *cur;       /* the currents of the layer being run: one plane of `plane` doubles per merged step */
+    size_t plane;
+    uint8_t *steps[2], *anyp[2]; /* a conv's input steps per neuron / position (two: layers alternate) */
     uint8_t *mark;     /* max-pool's byte maps */
     float *rows;       /* per team thread, one joined spike row */
     events *ev;        /* [nbufs][nsteps] */
@@ -596,10 +699,12 @@ typedef struct {
 
 static size_t list_words(const et_net *n) { return 2 * n->maxmap + 1; } /* headers + channels, at most */
 
+static size_t planes(int nsteps) { return nsteps < STEPS_AT_ONCE ? (size_t)nsteps : STEPS_AT_ONCE; }
+
 static size_t scratch_bytes(const et_net *n, int nsteps) {
     size_t bufs = (size_t)n->nbufs * nsteps;
-    return align8((n->maxmap + 8) * sizeof(double)) + align8(2 * n->maxmap) + align8(4 * (size_t)MAX_TEAM * n->maxcout)
-           + bufs * sizeof(events) + bufs * list_words(n) * 4 + 64;
+    return planes(nsteps) * (n->maxmap + 8) * sizeof(double) + 4 * align8(n->maxmap) + align8(2 * n->maxmap)
+           + align8(4 * (size_t)MAX_TEAM * n->maxcout) + bufs * sizeof(events) + bufs * list_words(n) * 4 + 64;
 }
 
 size_t et_scratch_bytes(const et_net *n, int nsteps) { return scratch_bytes(n, nsteps); }
@@ -608,7 +713,13 @@ static scratch carve(const et_net *n, int nsteps, void *buf) {
     scratch s;
     uint8_t *p = (uint8_t *)buf;
     size_t bufs = (size_t)n->nbufs * nsteps;
-    s.cur = (double *)p; p += align8((n->maxmap + 8) * sizeof(double));
+    s.cur = (double *)p; s.plane = n->maxmap + 8; p += planes(nsteps) * s.plane * sizeof(double);
+    for (int k = 0; k < 2; k++) {
+        s.steps[k] = p; p += align8(n->maxmap);
+        s.anyp[k] = p; p += align8(n->maxmap);
+        memset(s.steps[k], 0, n->maxmap);
+        memset(s.anyp[k], 0, n->maxmap);
+    }
     s.mark = p; p += align8(2 * n->maxmap);
     s.rows = (float *)p; p += align8(4 * (size_t)MAX_TEAM * n->maxcout);
     memset(s.rows, 0, 4 * (size_t)MAX_TEAM * n->maxcout);
@@ -644,6 +755,25 @@ static void add_inputs(const et_net *n, const et_layer *L, const scratch *s, int
         if (L->kind == K_LINEAR_SPIKES) linear_events(L, &lists(s, S->buf, nsteps)[t], S->cout, s->cur);
         else linear_real(L, reals(n, s, S->buf, nsteps, t), s->cur);
     }
+}
+
+/* step t of a layer whose currents (all its inputs added) are `cur`: its LIF, the joined values added first
+ * (segment tid of out[t]), or its real output (a shortcut joined later); the currents go back to the bias */
+static void fire(const et_net *n, const et_layer *L, const scratch *s, int nsteps, int t, double *cur, float *v,
+                 int p0, int p1, events *out, int tid) {
+    if (!L->lif) { real_out(L, cur, p0, p1, reals(n, s, L->buf, nsteps, t)); return; }
+    joined j = {0}, *jn = NULL;
+    if (L->join != NONE) {
+        const et_layer *J = &n->layers[L->join];
+        j.row = s->rows + (size_t)tid * n->maxcout; j.sg = tid;
+        if (J->lif || J->kind == K_MAXPOOL) {
+            j.spk = &lists(s, J->buf, nsteps)[t];
+            j.at = j.spk->beg[tid];
+        } else
+            j.real = reals(n, s, J->buf, nsteps, t);
+        jn = &j;
+    }
+    lif_layer(L, cur, v, n->tau, n->v_th, 0, p0, p1, jn, &out[t], tid);
 }
 
 /* nsteps timesteps from the states in `state` (updated in place), as thread tid of a team of nt. logits[K]
@@ -682,31 +812,36 @@ static void run_one(const et_net *n, const float *x, int nsteps, float *state, f
         } else if (L->kind == K_CONV_IMAGE) {
             conv_image(L, x, r0, r1, s->cur);
             for (int t = 0; t < nsteps; t++) lif_layer(L, s->cur, v, n->tau, n->v_th, 1, p0, p1, NULL, &out[t], tid);
+        } else if (L->kind == K_CONV_SPIKES) { /* steps merged: each input's columns decoded once for them */
+            uint8_t *words = s->steps[i & 1], *anyp = s->anyp[i & 1];
+            const events *src = lists(s, S->buf, nsteps);
+            for (int t0 = 0; t0 < nsteps; t0 += STEPS_AT_ONCE) {
+                int tn = nsteps - t0 < STEPS_AT_ONCE ? nsteps - t0 : STEPS_AT_ONCE;
+                for (int q = 0; q < tn; q++) set_bias(L, s->cur + q * s->plane, p0, p1);
+                mark_steps(src, t0, tn, tid, S->cout, words, anyp);
+                team_barrier(nt); /* the whole map is marked */
+                conv_steps(L, words, anyp, r0, r1, s->cur, s->plane);
+                for (int q = 0; q < tn; q++) fire(n, L, s, nsteps, t0 + q, s->cur + q * s->plane, v, p0, p1, out, tid);
+                if (t0 + tn < nsteps) { /* another pass over the map: everyone has read it */
+                    team_barrier(nt);
+                    unmark_steps(src, t0, tn, tid, S->cout, words, anyp);
+                }
+            }
         } else {
             set_bias(L, s->cur, p0, p1);
             for (int t = 0; t < nsteps; t++) {
                 add_inputs(n, L, s, nsteps, t, r0, r1);
-                if (L->lif) {
-                    joined j = {0}, *jn = NULL;
-                    if (L->join != NONE) {
-                        const et_layer *J = &n->layers[L->join];
-                        j.row = s->rows + (size_t)tid * n->maxcout; j.sg = tid;
-                        if (J->lif || J->kind == K_MAXPOOL) {
-                            j.spk = &lists(s, J->buf, nsteps)[t];
-                            j.at = j.spk->beg[tid];
-                        } else
-                            j.real = reals(n, s, J->buf, nsteps, t);
-                        jn = &j;
-                    }
-                    lif_layer(L, s->cur, v, n->tau, n->v_th, 0, p0, p1, jn, &out[t], tid);
-                } else if (!last) {
-                    real_out(L, s->cur, p0, p1, reals(n, s, L->buf, nsteps, t));
-                } else if (r0 < r1) { /* the classifier: its output is each step's logits */
+                if (L->lif || !last) fire(n, L, s, nsteps, t, s->cur, v, p0, p1, out, tid);
+                else if (r0 < r1) { /* the classifier: its output is each step's logits */
                     for (size_t k = 0; k < outn; k++) { logits[k] += (float)s->cur[k]; s->cur[k] = L->bias[k]; }
                 }
             }
         }
         team_barrier(nt); /* later layers read every band of this one's output */
+        if (L->kind == K_CONV_SPIKES) { /* its map's last pass is read: cleared before the layer after next uses it */
+            int t0 = (nsteps - 1) / STEPS_AT_ONCE * STEPS_AT_ONCE;
+            unmark_steps(lists(s, S->buf, nsteps), t0, nsteps - t0, tid, S->cout, s->steps[i & 1], s->anyp[i & 1]);
+        }
         if (tid == 0 && L->lif) /* read-only until its buffer is reused, after another meeting */
             for (int t = 0; t < nsteps; t++) spikes[li * nsteps + t] = (float)ev_count(&out[t]);
         si += is_synaptic(L);
