@@ -154,6 +154,27 @@ def test_every_column_start_form_and_encoding_adds_the_right_weights(tmp_path, c
     assert np.array_equal(logits[0].view(np.uint32), want.view(np.uint32))
 
 
+@pytest.mark.parametrize("arch,size", [("vgg5", 16), ("resnet8", 16), ("resnet19", 8)])
+def test_no_layer_writes_over_an_output_still_read(tmp_path, arch, size):
+    """The kernels' buffer plan: a layer's output stays until its last reader (src or join) is done, and a conv's
+    input also through the next layer (the conv clears its marks from those lists while the next layer runs: a
+    resnet8 once crashed when the shortcut's input was overwritten under it). Pinned on the plan itself, since the
+    overwrite only shows when the threads happen to interleave that way."""
+    from edgeticket.formats import etsp
+
+    prog = program(to_deploy(_net(arch, 0.9, seed=9, size=size), (1, size, size)), (1, size, size))
+    p = tmp_path / "m.etsp"
+    write_etsp(p, (1, size, size), 4, 4 / 3, 1.0, 10, prog)
+    r = EventRunner(p, "time-folded", 4, [str(i) for i in range(sum(x["lif"] for x in prog))],
+                    [str(i) for i in range(sum(x["kind"] in (1, 3, 5) for x in prog))])
+    buf = [r.L.lib.et_layer_buffer(r.net, i) for i in range(len(prog))]
+    for i, rec in enumerate(prog):
+        reads = [j for j in (rec.get("src"), rec.get("join")) if j is not None]
+        for j in reads:  # nothing between j and this reader (inclusive) writes j's buffer
+            until = i + 1 if rec["kind"] == etsp.CONV_SPIKES and j == rec.get("src") else i
+            assert all(buf[k] != buf[j] for k in range(j + 1, min(until, len(prog) - 1) + 1)), (i, j, buf)
+
+
 def test_a_join_that_does_not_fit_is_one_line(tmp_path):
     """The loader trusts the joins: a join to a later layer, or of another shape, is refused before it."""
     from edgeticket.errors import EdgeTicketError

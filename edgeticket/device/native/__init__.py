@@ -93,6 +93,7 @@ class _Lib:
         lib.et_scratch_bytes.restype, lib.et_scratch_bytes.argtypes = S, [P, I]
         lib.et_layer_encoding.restype, lib.et_layer_encoding.argtypes = I, [P, ctypes.c_uint32]
         lib.et_layer_starts.restype, lib.et_layer_starts.argtypes = I, [P, ctypes.c_uint32]
+        lib.et_layer_buffer.restype, lib.et_layer_buffer.argtypes = I, [P, ctypes.c_uint32]
         lib.et_run.restype = I
         lib.et_run.argtypes = [P, I, P, I, P, P, P, P, I]
         lib.et_version.restype = ctypes.c_char_p

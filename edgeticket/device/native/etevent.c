@@ -207,7 +207,10 @@ static int assign_buffers(et_net *n) {
     for (uint32_t i = 0; i < n->nlayers; i++) {
         const et_layer *L = &n->layers[i];
         last[i] = i;
-        if (L->src != NONE && L->src < i && last[L->src] < i) last[L->src] = i;
+        /* a conv clears its input's marks from the input's lists after its last meeting, while the next layer
+         * already runs: that layer must not write its output over them */
+        uint32_t reads_until = L->kind == K_CONV_SPIKES ? i + 1 : i;
+        if (L->src != NONE && L->src < i && last[L->src] < reads_until) last[L->src] = reads_until;
         if (L->join != NONE && L->join < i && last[L->join] < i) last[L->join] = i;
     }
     n->nbufs = 0;
@@ -313,6 +316,8 @@ size_t et_scratch_bytes(const et_net *n, int nsteps); /* per sample run at once 
 int et_layer_encoding(const et_net *n, uint32_t i) {
     return i < n->nlayers && !is_pool(&n->layers[i]) ? (int)n->layers[i].enc : -1;
 }
+/* the buffer layer i's output lives in during a call (-1 for an index out of range), for tests */
+int et_layer_buffer(const et_net *n, uint32_t i) { return i < n->nlayers ? (int)n->layers[i].buf : -1; }
 /* how layer i keeps its column starts (STARTS_*; -1 for a pool or an index out of range), for tests */
 int et_layer_starts(const et_net *n, uint32_t i) {
     return i < n->nlayers && !is_pool(&n->layers[i]) ? (int)n->layers[i].starts : -1;
