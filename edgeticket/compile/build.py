@@ -441,7 +441,7 @@ def _finish(tmp, final, log, *, settings, deploy, ref, info, target, x, y, runne
     if target.name == "host" and len(built_backends(manifest)) > 1:  # this machine: the pick is measured
         from .backends import pick_by_measurement
 
-        manifest["backends"].update(pick_by_measurement(tmp, manifest, x[:settings.batch]))
+        manifest["backends"].update(pick_by_measurement(tmp, manifest, x))
         store.write_json(tmp / names.MANIFEST, manifest)
     store.replace_dir(tmp, final)  # same id = same inputs and settings: the fresh, validated copy replaces it
     manifest["bundle_dir"] = str(final)
