@@ -175,6 +175,18 @@ def test_no_layer_writes_over_an_output_still_read(tmp_path, arch, size):
             assert all(buf[k] != buf[j] for k in range(j + 1, min(until, len(prog) - 1) + 1)), (i, j, buf)
 
 
+def test_two_fully_pruned_layers_of_one_shape_export_and_run(tmp_path):
+    """Global pruning at ~98% can empty two layers of one shape; torch's exporter merged their equal (all-zero)
+    weights into one initializer and compile failed on the missing one (a traceback). Both stay, spike-exact."""
+    model = _net("resnet8", 0.5, seed=10, in_ch=3, size=16)
+    with torch.no_grad():
+        model.layers[0].conv1.conv.weight.zero_()
+        model.layers[0].conv2.weight.zero_()
+    x = torch.randn(3, 3, 16, 16).numpy() * 2
+    (ol, oc), (sl, sc) = _both(model, "time-folded", x, tmp_path)
+    assert all(np.array_equal(oc[k], sc[k]) for k in oc) and sum(v.sum() for v in oc.values()) > 0
+
+
 def test_a_join_that_does_not_fit_is_one_line(tmp_path):
     """The loader trusts the joins: a join to a later layer, or of another shape, is refused before it."""
     from edgeticket.errors import EdgeTicketError

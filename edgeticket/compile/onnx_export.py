@@ -35,11 +35,20 @@ def export(net, layout: str, timesteps: int, input_shape: tuple[int, int, int], 
     for n in outputs:
         dynamic[n] = {1: "batch"} if (layout == "time-folded" and graph.is_count(n)) else {0: "batch"}
     buf = io.BytesIO()
+    # torch's exporter merges equal initializers (two fully pruned layers of one shape are both all zeros), so a
+    # layer's weight would vanish under another's name: then they are kept apart as graph inputs, dropped after
+    shared = _equal_weights(net, prunable)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, args, buf, dynamo=False, opset_version=opset, input_names=inputs,
-                          output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True)
+                          output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True,
+                          keep_initializers_as_inputs=shared)
     model = onnx.load_from_string(buf.getvalue())
+    if shared:
+        names = {i.name for i in model.graph.initializer}
+        kept = [i for i in model.graph.input if i.name not in names]
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
     ops: dict[str, int] = {}
     for node in model.graph.node:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
@@ -51,3 +60,18 @@ def export(net, layout: str, timesteps: int, input_shape: tuple[int, int, int], 
     if storage != "sparse-initializer":  # ONNX's checker rejects sparse_initializer graphs in full mode
         onnx.checker.check_model(model, full_check=True)
     return model, layers, graph_stats
+
+
+def _equal_weights(net, prunable) -> bool:
+    """Whether two prunable weights are equal tensors (which the exporter would merge into one initializer)."""
+    params = dict(net.named_parameters())
+    seen: dict = {}
+    for n in prunable:
+        w = params.get(n)
+        if w is None:
+            continue
+        key = (tuple(w.shape), w.dtype)
+        if any(torch.equal(w, o) for o in seen.get(key, [])):
+            return True
+        seen.setdefault(key, []).append(w)
+    return False
