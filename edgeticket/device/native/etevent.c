@@ -325,6 +325,19 @@ int et_layer_starts(const et_net *n, uint32_t i) {
 
 /* ---- adding one column ------------------------------------------------------------------------------------ */
 
+#ifdef ET_AVX512
+/* the 8 doubles at p += w in the lanes of k. Whole blocks (a layer's channels a multiple of 8) take plain loads
+ * and stores (a masked store stalls the next load of it); otherwise a position's last block would reach into the
+ * next one's, which another thread may own */
+static inline void add_block(double *p, __mmask8 k, __m512d w, int whole) {
+    if (whole) {
+        __m512d a = _mm512_loadu_pd(p);
+        _mm512_storeu_pd(p, _mm512_mask_add_pd(a, k, a, w));
+    } else
+        _mm512_mask_storeu_pd(p, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, p), w));
+}
+#endif
+
 /* o[row] += w (scale == NULL) or w * scale for every nonzero w of column col; the product of two floats is
  * exact in double, so the sum rounds as the scalar loop's does */
 static inline void add_column(const et_layer *L, uint32_t col, double *o, const float *scale) {
@@ -344,22 +357,14 @@ static inline void add_column(const et_layer *L, uint32_t col, double *o, const 
     const uint8_t *m = L->code + (size_t)col * L->nblk;
 #ifdef ET_AVX512
     const __m512d s = _mm512_set1_pd(scale ? (double)*scale : 1.0);
-    if (L->cout % 8 == 0) /* whole blocks: plain loads and stores (a masked store stalls the next load of it) */
-        for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
-            __mmask8 k = m[b];
-            __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v)), a = _mm512_loadu_pd(o);
-            if (scale) w = _mm512_mul_pd(w, s);
-            _mm512_storeu_pd(o, _mm512_mask_add_pd(a, k, a, w));
-            v += __builtin_popcount(k);
-        }
-    else /* the last block of a position would reach into the next one's, which another thread may own */
-        for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
-            __mmask8 k = m[b];
-            __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
-            if (scale) w = _mm512_mul_pd(w, s);
-            _mm512_mask_storeu_pd(o, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, o), w));
-            v += __builtin_popcount(k);
-        }
+    const int whole = L->cout % 8 == 0;
+    for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
+        __mmask8 k = m[b];
+        __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
+        if (scale) w = _mm512_mul_pd(w, s);
+        add_block(o, k, w, whole);
+        v += __builtin_popcount(k);
+    }
 #else
     double s = scale ? (double)*scale : 1.0;
     for (uint32_t b = 0; b < L->nblk; b++, o += 8)
@@ -394,11 +399,7 @@ static inline void add_column_steps(const et_layer *L, uint32_t col, double *o, 
     for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
         __mmask8 k = m[b];
         __m512d w = _mm512_cvtps_pd(_mm256_maskz_expandloadu_ps(k, v));
-        for (unsigned bt = steps; bt; bt &= bt - 1) {
-            double *p = o + (size_t)__builtin_ctz(bt) * plane;
-            if (whole) { __m512d a = _mm512_loadu_pd(p); _mm512_storeu_pd(p, _mm512_mask_add_pd(a, k, a, w)); }
-            else _mm512_mask_storeu_pd(p, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, p), w));
-        }
+        for (unsigned bt = steps; bt; bt &= bt - 1) add_block(o + (size_t)__builtin_ctz(bt) * plane, k, w, whole);
         v += __builtin_popcount(k);
     }
 #else
