@@ -338,23 +338,31 @@ static inline void add_block(double *p, __mmask8 k, __m512d w, int whole) {
 }
 #endif
 
+/* column col as stored: its values, its code (list: row gaps, one per value; mask: nblk bytes), its value count */
+typedef struct { const float *v; const uint8_t *code; uint32_t n; } column;
+
+static inline column col_view(const et_layer *L, uint32_t col) {
+    uint32_t j, j1;
+    col_range(L, col, &j, &j1);
+    column c = {L->val + j, L->enc == ENC_LIST ? L->code + j : L->code + (size_t)col * L->nblk, j1 - j};
+    return c;
+}
+
 /* o[row] += w (scale == NULL) or w * scale for every nonzero w of column col; the product of two floats is
  * exact in double, so the sum rounds as the scalar loop's does */
 static inline void add_column(const et_layer *L, uint32_t col, double *o, const float *scale) {
-    uint32_t j, j1;
-    col_range(L, col, &j, &j1);
-    const float *v = L->val + j;
+    const column c = col_view(L, col);
+    const float *v = c.v;
+    const uint8_t *m = c.code;
     if (L->enc == ENC_LIST) {
-        const uint8_t *g = L->code + j;
         int row = -1;
         if (scale) {
             double s = *scale;
-            for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q] * s; }
+            for (uint32_t q = 0; q < c.n; q++) { row += m[q]; o[row] += (double)v[q] * s; }
         } else
-            for (uint32_t q = 0; q < j1 - j; q++) { row += g[q]; o[row] += (double)v[q]; }
+            for (uint32_t q = 0; q < c.n; q++) { row += m[q]; o[row] += (double)v[q]; }
         return;
     }
-    const uint8_t *m = L->code + (size_t)col * L->nblk;
 #ifdef ET_AVX512
     const __m512d s = _mm512_set1_pd(scale ? (double)*scale : 1.0);
     const int whole = L->cout % 8 == 0;
@@ -380,20 +388,18 @@ static inline void add_column(const et_layer *L, uint32_t col, double *o, const 
  * add_column would give them, in the same order. */
 static inline void add_column_steps(const et_layer *L, uint32_t col, double *o, size_t plane, unsigned steps) {
     if (!(steps & (steps - 1))) { add_column(L, col, o + (size_t)__builtin_ctz(steps) * plane, NULL); return; }
-    uint32_t j, j1;
-    col_range(L, col, &j, &j1);
-    const float *v = L->val + j;
+    const column c = col_view(L, col);
+    const float *v = c.v;
+    const uint8_t *m = c.code;
     if (L->enc == ENC_LIST) {
-        const uint8_t *g = L->code + j;
         int row = -1;
-        for (uint32_t q = 0; q < j1 - j; q++) {
-            row += g[q];
+        for (uint32_t q = 0; q < c.n; q++) {
+            row += m[q];
             double w = (double)v[q];
             for (unsigned b = steps; b; b &= b - 1) o[(size_t)__builtin_ctz(b) * plane + row] += w;
         }
         return;
     }
-    const uint8_t *m = L->code + (size_t)col * L->nblk;
 #ifdef ET_AVX512
     const int whole = L->cout % 8 == 0;
     for (uint32_t b = 0; b < L->nblk; b++, o += 8) {
